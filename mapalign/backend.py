@@ -1,0 +1,60 @@
+"""The one array-module switch: ``xp`` is :mod:`numpy` on the CPU or :mod:`cupy` on a GPU.
+
+Every algorithm in mapalign takes arrays and calls ``get_array_module(arr)`` (or receives
+``xp``) instead of importing numpy directly, so one code path serves both devices.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+DEVICES = ("cpu", "gpu", "auto")
+
+
+def _cupy():
+    try:
+        import cupy  # noqa: F401
+
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            return cupy
+    except Exception:  # ImportError, or a CUDA runtime without a device
+        return None
+    return None
+
+
+def resolve_device(device: str = "cpu") -> str:
+    """Turn ``cpu``, ``gpu`` or ``auto`` into ``cpu`` or ``gpu``; ``gpu`` without CuPy is an error."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, not {device!r}")
+    if device == "cpu":
+        return "cpu"
+    found = _cupy() is not None
+    if device == "gpu" and not found:
+        raise RuntimeError("--device gpu: CuPy is not installed or sees no GPU "
+                           "(pip install 'mapalign[gpu]')")
+    return "gpu" if found else "cpu"
+
+
+def get_xp(device: str = "cpu"):
+    """The array module for a device name (``cpu``/``gpu``/``auto``)."""
+    return _cupy() if resolve_device(device) == "gpu" else np
+
+
+def get_array_module(*arrays):
+    """numpy or cupy, whichever holds ``arrays``."""
+    for a in arrays:
+        mod = type(a).__module__
+        if mod.startswith("cupy"):
+            import cupy
+
+            return cupy
+    return np
+
+
+def to_device(a, xp):
+    """Copy a host array to the device of ``xp`` (a no-op for numpy)."""
+    return a if xp is np else xp.asarray(a)
+
+
+def asnumpy(a) -> np.ndarray:
+    """A numpy array from a numpy or cupy array."""
+    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)

@@ -1,0 +1,387 @@
+"""Loading word vectors (word2vec/fastText text and binary, fastText ``.bin``, gzip) and
+bilingual dictionaries, with errors that name the file and the line."""
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import warnings
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+FORMATS = ("auto", "text", "word2vec-binary", "fasttext-bin")
+ENCODING_ERRORS = ("strict", "skip", "replace")
+_FASTTEXT_MAGIC = 793712314
+_CHUNK_ROWS = 8192
+
+
+class FormatError(ValueError):
+    """Malformed input; ``str()`` starts with ``path:line:`` like a compiler message."""
+
+    def __init__(self, path, line, message):
+        self.path, self.line = str(path), line
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: {message}")
+
+
+class Embeddings:
+    """Words, a word->row index and a float32 matrix (one row per word, in file order).
+
+    ``oov`` is an optional callable giving a vector for a word outside ``words``
+    (fastText ``.bin`` models build one from subwords).
+    """
+
+    def __init__(self, words: Sequence[str], vectors: np.ndarray, path: Optional[str] = None,
+                 oov: Optional[Callable[[str], np.ndarray]] = None):
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(words):
+            raise ValueError(f"{len(words)} words but vectors of shape {vectors.shape}")
+        self.words = list(words)
+        self.vectors = vectors
+        self.index: Dict[str, int] = {w: i for i, w in enumerate(self.words)}
+        self.path = path
+        self.oov = oov
+
+    def __len__(self):
+        return len(self.words)
+
+    def __contains__(self, word):
+        return word in self.index
+
+    @property
+    def dim(self) -> int:
+        return self.vectors.shape[1]
+
+    def vector(self, word: str) -> np.ndarray:
+        """The row of ``word``; a subword vector for an out-of-vocabulary word where the
+        model has one; KeyError otherwise."""
+        i = self.index.get(word)
+        if i is not None:
+            return self.vectors[i]
+        if self.oov is not None:
+            return np.asarray(self.oov(word), dtype=np.float32)
+        raise KeyError(word)
+
+    def __repr__(self):
+        return f"Embeddings({len(self)} words x {self.dim} dims, path={self.path!r})"
+
+
+def _is_gzip(path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
+def _open(path):
+    return gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
+
+
+def _parse_header(line: bytes):
+    parts = line.split()
+    if len(parts) == 2 and all(p.isdigit() for p in parts):
+        return int(parts[0]), int(parts[1])
+    return None
+
+
+def detect_format(path) -> str:
+    """``fasttext-bin``, ``word2vec-binary`` or ``text``, from the file's first bytes."""
+    with _open(path) as f:
+        head = f.read(4)
+        if len(head) == 4 and struct.unpack("<i", head)[0] == _FASTTEXT_MAGIC:
+            return "fasttext-bin"
+        first = head + f.readline()
+        header = _parse_header(first)
+        if header is None:
+            return "text"
+        sample = f.read(4 * header[1] + 1024)
+    line = sample.split(b"\n", 1)[0]
+    try:
+        values = line.decode("utf-8").rstrip().split(" ")[1:]
+        [float(v) for v in values]
+    except (UnicodeDecodeError, ValueError):
+        return "word2vec-binary"
+    return "text" if len(values) == header[1] or not sample else "word2vec-binary"
+
+
+def load_embeddings(path, max_vocab: Optional[int] = None, fmt: str = "auto",
+                    encoding_errors: str = "strict",
+                    progress: Optional[Callable[[int], None]] = None) -> Embeddings:
+    """Read word vectors from ``path``.
+
+    ``max_vocab`` keeps the first N words (files are sorted by frequency) and stops reading
+    there. ``encoding_errors``: ``strict`` raises on bytes that are not UTF-8, ``skip``
+    drops such words, ``replace`` keeps them with U+FFFD; the last two warn with a count.
+    ``progress`` is called with the number of rows read since its last call.
+    """
+    path = os.fspath(path)
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt must be one of {FORMATS}, not {fmt!r}")
+    if encoding_errors not in ENCODING_ERRORS:
+        raise ValueError(f"encoding_errors must be one of {ENCODING_ERRORS}")
+    if max_vocab is not None and max_vocab < 1:
+        raise ValueError("max_vocab must be a positive number")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    if os.path.getsize(path) == 0:
+        raise FormatError(path, None, "empty file")
+    if fmt == "auto":
+        fmt = detect_format(path)
+    if fmt == "fasttext-bin":
+        return _load_fasttext_bin(path, max_vocab, encoding_errors)
+    reader = _read_text if fmt == "text" else _read_word2vec_binary
+    words, blocks, stats = reader(path, max_vocab, encoding_errors, progress or (lambda n: None))
+    if not words:
+        raise FormatError(path, None, "no word vectors in file")
+    vectors = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+    if stats["bad_encoding"]:
+        action = "skipped" if encoding_errors == "skip" else "kept with U+FFFD"
+        warnings.warn(f"{path}: {stats['bad_encoding']} lines with bytes that are not UTF-8 were "
+                      f"{action} (first at line {stats['first_bad_encoding']})", stacklevel=2)
+    if stats["duplicates"]:
+        warnings.warn(f"{path}: {stats['duplicates']} duplicate words; the first vector of each "
+                      f"was kept (first duplicate {stats['first_duplicate']!r} at line "
+                      f"{stats['first_duplicate_line']})", stacklevel=2)
+    return Embeddings(words, vectors, path=path)
+
+
+class _Rows:
+    """Collects words and rows, dropping duplicates (first wins) and counting them."""
+
+    def __init__(self, path):
+        self.path = path
+        self.words: List[str] = []
+        self.seen = set()
+        self.blocks: List[np.ndarray] = []
+        self.stats = dict(duplicates=0, first_duplicate=None, first_duplicate_line=None,
+                          bad_encoding=0, first_bad_encoding=None)
+
+    def decode(self, raw: bytes, lineno: int, errors: str) -> Optional[str]:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            if errors == "strict":
+                raise FormatError(self.path, lineno,
+                                  f"bytes that are not UTF-8 at column {e.start + 1}: "
+                                  f"{raw[e.start:e.end]!r} (--encoding-errors skip|replace "
+                                  "accepts such files)") from None
+            self.stats["bad_encoding"] += 1
+            if self.stats["first_bad_encoding"] is None:
+                self.stats["first_bad_encoding"] = lineno
+            return None if errors == "skip" else raw.decode("utf-8", "replace")
+
+    def add(self, words: List[str], linenos: List[int], matrix: np.ndarray):
+        bad = ~np.isfinite(matrix).all(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise FormatError(self.path, linenos[i], f"non-finite value (NaN or inf) in the "
+                                                     f"vector of {words[i]!r}")
+        keep = []
+        for i, w in enumerate(words):
+            if w in self.seen:
+                if not self.stats["duplicates"]:
+                    self.stats.update(first_duplicate=w, first_duplicate_line=linenos[i])
+                self.stats["duplicates"] += 1
+            else:
+                self.seen.add(w)
+                keep.append(i)
+        if len(keep) < len(words):
+            matrix = matrix[keep]
+            words = [words[i] for i in keep]
+        self.words.extend(words)
+        self.blocks.append(matrix)
+
+
+def _parse_chunk(path, texts: List[str], linenos: List[int], dim: int) -> np.ndarray:
+    """Parse the value fields of many lines at once; on any mismatch find the bad line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            flat = np.fromstring(" ".join(texts), dtype=np.float32, sep=" ")
+        except (DeprecationWarning, ValueError):
+            flat = None
+    if flat is not None and flat.size == dim * len(texts):
+        return flat.reshape(len(texts), dim)
+    for text, lineno in zip(texts, linenos):
+        fields = text.split()
+        if len(fields) != dim:
+            raise FormatError(path, lineno, f"expected a word and {dim} values, found "
+                                            f"{len(fields) + 1} fields")
+        for v in fields:
+            try:
+                float(v)
+            except ValueError:
+                raise FormatError(path, lineno, f"non-numeric value {v!r}") from None
+    raise FormatError(path, linenos[0], "could not parse the values of this block")
+
+
+def _read_text(path, max_vocab, encoding_errors, progress):
+    rows = _Rows(path)
+    with _open(path) as f:
+        first = f.readline()
+        header = _parse_header(first)
+        n_header, dim = header if header else (None, None)
+        if header is not None and dim < 1:
+            raise FormatError(path, 1, f"header says {dim} dimensions")
+        pending = [] if header else [(1, first)]
+        lineno = 1
+        words: List[str] = []
+        texts: List[str] = []
+        linenos: List[int] = []
+        n_rows = 0
+
+        def lines():
+            yield from pending
+            for i, raw in enumerate(f, start=2):
+                yield i, raw
+
+        for lineno, raw in lines():
+            if max_vocab is not None and n_rows >= max_vocab:
+                break
+            raw = raw.rstrip(b"\r\n")
+            if not raw.strip():
+                continue
+            text = rows.decode(raw, lineno, encoding_errors)
+            if text is None:
+                continue
+            word, _, values = text.rstrip(" \t").partition(" ")
+            if not word:
+                raise FormatError(path, lineno, "line starts with a space: no word")
+            if dim is None:
+                dim = len(values.split())
+                if dim < 1:
+                    raise FormatError(path, lineno, "no values after the word")
+            if n_header is not None and n_rows >= n_header:
+                raise FormatError(path, lineno, f"more rows than the header's {n_header} "
+                                                "(line 1)")
+            words.append(word)
+            texts.append(values)
+            linenos.append(lineno)
+            n_rows += 1
+            if len(words) == _CHUNK_ROWS:
+                rows.add(words, linenos, _parse_chunk(path, texts, linenos, dim))
+                progress(len(words))
+                words, texts, linenos = [], [], []
+        if words:
+            rows.add(words, linenos, _parse_chunk(path, texts, linenos, dim))
+            progress(len(words))
+    if n_header is not None and n_rows < n_header and (max_vocab is None or n_rows < max_vocab):
+        raise FormatError(path, 1, f"header says {n_header} rows but the file has {n_rows}")
+    return rows.words, rows.blocks, rows.stats
+
+
+def _read_word2vec_binary(path, max_vocab, encoding_errors, progress):
+    rows = _Rows(path)
+    with _open(path) as f:
+        header = _parse_header(f.readline())
+        if header is None:
+            raise FormatError(path, 1, "word2vec binary needs a header 'N D'")
+        n, dim = header
+        n_read = n if max_vocab is None else min(n, max_vocab)
+        width = 4 * dim
+        buf = b""
+        pos = 0
+        words, linenos, vecs = [], [], []
+        for record in range(1, n_read + 1):
+            while True:  # the word runs to the next space
+                end = buf.find(b" ", pos)
+                if end >= 0 and len(buf) - end - 1 >= width:
+                    break
+                more = f.read(1 << 20)
+                if not more:
+                    raise FormatError(path, None, f"file ends inside record {record} of {n} "
+                                                  "(truncated word2vec binary)")
+                buf = buf[pos:] + more
+                pos = 0
+            raw = buf[pos:end].lstrip(b"\n")
+            pos = end + 1 + width
+            text = rows.decode(raw, f"record {record}", encoding_errors)
+            if text is None:
+                continue
+            if not text:
+                raise FormatError(path, f"record {record}", "empty word")
+            words.append(text)
+            linenos.append(f"record {record}")
+            vecs.append(buf[end + 1:pos])
+            if len(words) == _CHUNK_ROWS or record == n_read:
+                rows.add(words, linenos,
+                         np.frombuffer(b"".join(vecs), dtype="<f4").reshape(len(words), dim)
+                         .astype(np.float32))
+                progress(len(words))
+                words, linenos, vecs = [], [], []
+        if words:
+            rows.add(words, linenos, np.frombuffer(b"".join(vecs), dtype="<f4")
+                     .reshape(len(words), dim).astype(np.float32))
+    return rows.words, rows.blocks, rows.stats
+
+
+def _load_fasttext_bin(path, max_vocab, encoding_errors):
+    if _is_gzip(path):
+        raise FormatError(path, None, "fastText .bin models cannot be read gzipped: gunzip first")
+    try:
+        import fasttext
+        import fasttext.FastText as _ft
+    except ImportError as e:  # pragma: no cover - fasttext is a dependency
+        raise RuntimeError("reading fastText .bin needs the 'fasttext' package") from e
+    _ft.eprint = lambda *a, **k: None  # silence the load_model deprecation notice
+    try:
+        model = fasttext.load_model(path)
+    except ValueError as e:
+        raise FormatError(path, None, f"not a readable fastText model: {e}") from None
+    errors = "strict" if encoding_errors == "strict" else "replace"
+    try:
+        words = model.get_words(on_unicode_error=errors)
+    except UnicodeDecodeError as e:
+        raise FormatError(path, None, f"a word with bytes that are not UTF-8: {e}") from None
+    if max_vocab is not None:
+        words = words[:max_vocab]
+    vectors = np.stack([model.get_word_vector(w) for w in words]).astype(np.float32)
+    return Embeddings(words, vectors, path=path, oov=model.get_word_vector)
+
+
+def load_dictionary(path) -> List[Tuple[str, str]]:
+    """Read a bilingual dictionary: ``source target`` per line (MUSE format; tabs allowed;
+    several lines per source word allowed; blank lines skipped; exact repeats dropped)."""
+    path = os.fspath(path)
+    pairs, seen = [], set()
+    with _open(path) as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as e:
+                raise FormatError(path, lineno, f"bytes that are not UTF-8 at column "
+                                                f"{e.start + 1}") from None
+            if not line:
+                continue
+            fields = line.split()
+            if len(fields) != 2:
+                raise FormatError(path, lineno, f"expected 'source target', found "
+                                                f"{len(fields)} fields")
+            pair = (fields[0], fields[1])
+            if pair not in seen:
+                seen.add(pair)
+                pairs.append(pair)
+    if not pairs:
+        raise FormatError(path, None, "empty dictionary")
+    return pairs
+
+
+def index_pairs(pairs: Iterable[Tuple[str, str]], src: Embeddings, tgt: Embeddings,
+                tgt_limit: Optional[int] = None):
+    """Rows of the in-vocabulary pairs, and what was dropped.
+
+    Returns ``(src_rows, tgt_rows, info)`` with ``info`` counting pairs and source words
+    kept and dropped; a target word at row ``>= tgt_limit`` counts as out of vocabulary.
+    """
+    s_rows, t_rows, all_src, kept_src, dropped = [], [], set(), set(), 0
+    for s, t in pairs:
+        all_src.add(s)
+        i, j = src.index.get(s), tgt.index.get(t)
+        if i is None or j is None or (tgt_limit is not None and j >= tgt_limit):
+            dropped += 1
+            continue
+        s_rows.append(i)
+        t_rows.append(j)
+        kept_src.add(s)
+    info = dict(pairs=len(s_rows) + dropped, pairs_used=len(s_rows), pairs_oov=dropped,
+                source_words=len(all_src), source_words_used=len(kept_src))
+    return np.asarray(s_rows, dtype=np.int64), np.asarray(t_rows, dtype=np.int64), info
