@@ -14,7 +14,7 @@ import numpy as np
 from .backend import asnumpy, get_array_module, get_xp, resolve_device, to_device
 from .loading import Embeddings, index_pairs
 from .normalize import apply_normalization, normalize
-from .retrieval import DEFAULT_BUDGET, mutual_nearest
+from .retrieval import DEFAULT_BUDGET, mutual_nearest, nearest
 
 METHODS = ("procrustes", "cca")
 
@@ -64,10 +64,22 @@ def solve(method: str, X, Z):
     raise ValueError(f"method must be one of {METHODS}, not {method!r}")
 
 
-class _Mapper:
-    """What every aligner shares once fitted: normalisation, the two matrices, transforms."""
+class Mapping:
+    """What every aligner shares once fitted: normalisation, the two matrices, transforms.
+
+    A fitted mapping read back from a run directory is a plain ``Mapping``.
+    """
 
     normalize = "unit,center,unit"
+
+    @classmethod
+    def from_arrays(cls, W_src, W_tgt, normalize, src_means=(), tgt_means=()):
+        self = cls.__new__(cls)
+        self.normalize = normalize
+        self.W_src_, self.W_tgt_ = np.asarray(W_src), np.asarray(W_tgt)
+        self.src_means_ = [np.asarray(m) for m in src_means]
+        self.tgt_means_ = [np.asarray(m) for m in tgt_means]
+        return self
 
     def _prepare(self, src: Embeddings, tgt: Embeddings):
         self.device_ = resolve_device(self.device)
@@ -75,6 +87,10 @@ class _Mapper:
         X, self.src_means_ = normalize(to_device(src.vectors, xp), self.normalize)
         Z, self.tgt_means_ = normalize(to_device(tgt.vectors, xp), self.normalize)
         return xp, X, Z
+
+    def report_(self) -> dict:
+        """What the fit learnt about its inputs, for ``report.json``."""
+        return {}
 
     def _store(self, W_src, W_tgt):
         self.W_src_ = asnumpy(W_src)
@@ -89,13 +105,46 @@ class _Mapper:
         return self._transform(Z, xp, [to_device(m, xp) for m in self.tgt_means_], self.W_tgt_)
 
     def _transform(self, X, xp, means, W):
-        X = apply_normalization(to_device(np.asarray(X, dtype=np.float32), xp)
-                                if xp is np else xp.asarray(X, dtype=xp.float32),
-                                self.normalize, means)
+        X = apply_normalization(xp.asarray(X, dtype=xp.float32), self.normalize, means)
         return X @ to_device(W, xp)
 
+    def mapped(self, src: Embeddings, tgt: Embeddings, n_src=None, n_tgt=None, xp=np):
+        """The first ``n_src`` source and ``n_tgt`` target words in the shared space."""
+        return (self.transform_source(src.vectors[:n_src], xp),
+                self.transform_target(tgt.vectors[:n_tgt], xp))
 
-class SupervisedAligner(_Mapper):
+    def translate(self, src: Embeddings, tgt: Embeddings, words: Sequence[str], k: int = 10,
+                  method: str = "csls", vocab: int = 200000, csls_k: int = 10, xp=np,
+                  budget: int = DEFAULT_BUDGET):
+        """The ``k`` best target words for each source word, as ``[(word, score), ...]``.
+
+        Retrieval runs over the first ``vocab`` target words; CSLS penalties use the first
+        ``vocab`` source words. A word outside the source vocabulary is looked up through the
+        embeddings' subword model when it has one (fastText ``.bin``), else KeyError.
+        """
+        S, T = self.mapped(src, tgt, vocab, vocab, xp)
+        Q = self.transform_source(np.stack([src.vector(w) for w in words]), xp)
+        idx, scores = nearest(Q, T, k, method, csls_k, sources=S, budget=budget)
+        return [[(tgt.words[j], float(v)) for j, v in zip(row_i, row_v)]
+                for row_i, row_v in zip(idx, scores)]
+
+    def induce_dictionary(self, src: Embeddings, tgt: Embeddings, vocab: int = 15000,
+                          mode: str = "mutual", method: str = "csls", csls_k: int = 10,
+                          xp=np, budget: int = DEFAULT_BUDGET):
+        """A dictionary ``[(source, target, score)]`` over the ``vocab`` most frequent words:
+        ``mutual`` keeps mutual best matches, ``forward`` the best target of every source."""
+        S, T = self.mapped(src, tgt, vocab, vocab, xp)
+        if mode == "mutual":
+            i, j, v = mutual_nearest(S, T, method, csls_k, budget)
+        elif mode == "forward":
+            j, v = nearest(S, T, 1, method, csls_k, budget=budget)
+            i, j, v = np.arange(len(j)), j[:, 0], v[:, 0]
+        else:
+            raise ValueError(f"mode must be 'mutual' or 'forward', not {mode!r}")
+        return [(src.words[a], tgt.words[b], float(c)) for a, b, c in zip(i, j, v)]
+
+
+class SupervisedAligner(Mapping):
     """Learn a mapping from a seed dictionary, in scikit-learn's style.
 
     >>> model = SupervisedAligner(method="procrustes").fit(src, tgt, pairs)
@@ -147,3 +196,6 @@ class SupervisedAligner(_Mapper):
         self._store(W_src, W_tgt)
         self.fit_seconds_ = time.perf_counter() - t0
         return self
+
+    def report_(self) -> dict:
+        return {"seed_dictionary": self.seed_info_, "refinement": self.history_}

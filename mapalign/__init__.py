@@ -1,0 +1,20 @@
+"""mapalign: map the word vectors of two languages into one shared space, and measure it.
+
+A notebook needs no command line::
+
+    import mapalign as ma
+    src = ma.load_embeddings("es.vec", max_vocab=200000)
+    tgt = ma.load_embeddings("en.vec", max_vocab=200000)
+    model = ma.SupervisedAligner(method="procrustes").fit(src, tgt, ma.load_dictionary("train.txt"))
+    ma.evaluate_bdi(model, src, tgt, ma.load_dictionary("test.txt"))
+"""
+__version__ = "0.1.0"
+
+from .evaluation import evaluate_bdi, precision_at_k  # noqa: E402
+from .loading import Embeddings, FormatError, load_dictionary, load_embeddings  # noqa: E402
+from .mapping import Mapping, SupervisedAligner, cca, procrustes  # noqa: E402
+from .retrieval import mean_topk_similarity, mutual_nearest, nearest  # noqa: E402
+
+__all__ = ["Embeddings", "FormatError", "Mapping", "SupervisedAligner", "cca",
+           "evaluate_bdi", "load_dictionary", "load_embeddings", "mean_topk_similarity",
+           "mutual_nearest", "nearest", "precision_at_k", "procrustes"]

@@ -1,0 +1,289 @@
+"""Run directories: what ``fit`` leaves behind and ``evaluate``/``export``/``translate`` read.
+
+A run directory holds ``mapping.npz`` (the two matrices and the normalisation means) and
+``report.json`` (inputs with sizes and checksums, settings, seed, timings, metrics,
+versions). ``report.json`` is written last and records the checksum of ``mapping.npz``, so a
+run interrupted while being overwritten is detected rather than used.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import io
+import os
+import platform
+import sys
+import time
+import warnings
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from . import __version__
+from .evaluation import evaluate_bdi
+from .export import OutputExistsError, atomic_file, write_dictionary, write_json, write_npy, \
+    write_vec
+from .loading import Embeddings, load_dictionary, load_embeddings
+from .mapping import Mapping, SupervisedAligner
+
+REPORT = "report.json"
+MAPPING = "mapping.npz"
+
+
+def sha256(path, block=1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(block), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_info(path) -> dict:
+    path = os.path.abspath(os.fspath(path))
+    return {"path": path, "bytes": os.path.getsize(path), "sha256": sha256(path)}
+
+
+def versions() -> dict:
+    from importlib import metadata
+
+    out = {"mapalign": __version__, "python": sys.version.split()[0],
+           "platform": platform.platform()}
+    for pkg in ("numpy", "click", "fasttext", "cupy-cuda12x", "cupy-cuda11x", "cupy"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[pkg] = metadata.version(pkg)
+    return out
+
+
+class Stopwatch:
+    """Seconds per named stage, in the order they ran."""
+
+    def __init__(self):
+        self.seconds: Dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, stage):
+        t0 = time.perf_counter()
+        yield
+        self.seconds[stage] = round(time.perf_counter() - t0, 4)
+
+
+@contextlib.contextmanager
+def collect_warnings(sink: List[str], echo: Optional[Callable[[str], None]] = None):
+    """Gather the warnings raised inside (loading reports duplicates this way)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        sink.append(str(w.message))
+        if echo:
+            echo(f"warning: {w.message}")
+
+
+def load_side(path, max_vocab, fmt="auto", encoding_errors="strict", progress=None):
+    return load_embeddings(path, max_vocab=max_vocab, fmt=fmt, encoding_errors=encoding_errors,
+                           progress=progress)
+
+
+def _save(run_dir, model: Mapping, report: dict, overwrite: bool):
+    buf = io.BytesIO()
+    np.savez(buf, W_src=model.W_src_, W_tgt=model.W_tgt_,
+             src_means=np.array(model.src_means_, dtype=np.float32).reshape(-1, model.W_src_.shape[0]),
+             tgt_means=np.array(model.tgt_means_, dtype=np.float32).reshape(-1, model.W_tgt_.shape[0]))
+    data = buf.getvalue()
+    with atomic_file(os.path.join(run_dir, MAPPING), "wb", overwrite) as f:
+        f.write(data)
+    report["mapping"] = {"file": MAPPING, "sha256": hashlib.sha256(data).hexdigest(),
+                         "shape_src": list(model.W_src_.shape),
+                         "shape_tgt": list(model.W_tgt_.shape)}
+    write_json(os.path.join(run_dir, REPORT), report, overwrite=True)
+
+
+def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
+            method="procrustes", refine=5, normalize="unit,center,unit", max_vocab=200000,
+            fmt="auto", encoding_errors="strict", device="cpu", seed=0, force=False,
+            unsupervised_options: Optional[dict] = None, progress_factory=None, echo=None,
+            argv=None) -> dict:
+    """Load both sides, fit, and write ``run_dir``. Returns the report.
+
+    ``progress_factory(label, length)`` may return a context manager yielding a callable that
+    takes increments (the CLI passes click's progress bar); ``echo`` receives warnings.
+    """
+    if (dictionary is None) == (not unsupervised):
+        raise ValueError("give a seed dictionary, or ask for an unsupervised fit (not both)")
+    report_path = os.path.join(run_dir, REPORT)
+    if os.path.exists(report_path) and not force:
+        raise OutputExistsError(f"{run_dir} already holds a run (use --force to overwrite)")
+    watch, warned = Stopwatch(), []
+    progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
+    sides = {}
+    for side, path in (("source", src_path), ("target", tgt_path)):
+        with watch(f"load_{side}"), collect_warnings(warned, echo), \
+                progress_factory(f"loading {side}", _rows_hint(path, max_vocab)) as bar:
+            sides[side] = load_side(path, max_vocab, fmt, encoding_errors, bar)
+    src, tgt = sides["source"], sides["target"]
+    inputs = {"source": dict(file_info(src_path), words=len(src), dim=src.dim),
+              "target": dict(file_info(tgt_path), words=len(tgt), dim=tgt.dim)}
+    settings = dict(max_vocab=max_vocab, format=fmt, encoding_errors=encoding_errors,
+                    normalize=normalize, device=device)
+    if unsupervised:
+        from .unsupervised import UnsupervisedAligner
+
+        model = UnsupervisedAligner(normalize=normalize, device=device, seed=seed,
+                                    **(unsupervised_options or {}))
+        settings.update(mode="unsupervised", **model.get_params())
+        with watch("fit"):
+            model.fit(src, tgt, progress=echo)
+    else:
+        with watch("load_dictionary"):
+            pairs = load_dictionary(dictionary)
+        inputs["dictionary"] = dict(file_info(dictionary), pairs=len(pairs))
+        model = SupervisedAligner(method=method, refine=refine, normalize=normalize,
+                                  device=device)
+        settings.update(mode="supervised", method=method, refine=refine,
+                        refine_vocab=model.refine_vocab, csls_k=model.csls_k)
+        with watch("fit"):
+            model.fit(src, tgt, pairs)
+    report = {
+        "mapalign_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": list(argv) if argv else None,
+        "inputs": inputs,
+        "settings": settings,
+        "seed": seed,
+        "device_used": model.device_,
+        "timings_s": watch.seconds,
+        "warnings": warned,
+        "versions": versions(),
+        "evaluations": [],
+        "exports": [],
+    }
+    report.update(model.report_())
+    with watch("save"):
+        _save(run_dir, model, report, overwrite=True)
+    report["timings_s"] = watch.seconds
+    write_json(report_path, report)
+    return report
+
+
+def _rows_hint(path, max_vocab):
+    """Rows a progress bar should expect: the header's count, capped by max_vocab."""
+    from .loading import _open, _parse_header
+
+    with contextlib.suppress(Exception), _open(path) as f:
+        header = _parse_header(f.readline())
+        if header:
+            return min(header[0], max_vocab or header[0])
+    return max_vocab
+
+
+def load_run(run_dir):
+    """``(mapping, report)`` of a run directory; checks that the two belong together."""
+    report_path = os.path.join(run_dir, REPORT)
+    if not os.path.exists(report_path):
+        raise FileNotFoundError(f"{run_dir}: no {REPORT} (not a run directory, or its fit "
+                                "did not finish)")
+    import json
+
+    with open(report_path, encoding="utf-8") as f:
+        report = json.load(f)
+    path = os.path.join(run_dir, MAPPING)
+    if sha256(path) != report["mapping"]["sha256"]:
+        raise ValueError(f"{path} does not match {report_path} (an interrupted overwrite?): "
+                         "fit again")
+    with np.load(path) as z:
+        model = Mapping.from_arrays(z["W_src"], z["W_tgt"], report["settings"]["normalize"],
+                                    list(z["src_means"]), list(z["tgt_means"]))
+    return model, report
+
+
+def load_run_inputs(report, verify=True, progress_factory=None, echo=None):
+    """Read the run's source and target vectors again, as ``fit`` read them."""
+    progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
+    s = report["settings"]
+    out, warned = [], []
+    for side in ("source", "target"):
+        info = report["inputs"][side]
+        path = info["path"]
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path}: the run's {side} vectors are gone")
+        if verify and (os.path.getsize(path) != info["bytes"] or sha256(path) != info["sha256"]):
+            raise ValueError(f"{path} changed since the run was fitted (checksum differs)")
+        with collect_warnings(warned), progress_factory(f"loading {side}",
+                                                        _rows_hint(path, s["max_vocab"])) as bar:
+            out.append(load_side(path, s["max_vocab"], s["format"], s["encoding_errors"], bar))
+    return out[0], out[1]
+
+
+def _update_report(run_dir, key, entry):
+    import json
+
+    path = os.path.join(run_dir, REPORT)
+    with open(path, encoding="utf-8") as f:
+        report = json.load(f)
+    report.setdefault(key, []).append(entry)
+    write_json(path, report)
+
+
+def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"), device=None,
+                 progress_factory=None, record=True) -> dict:
+    """BDI precision of a run on a test dictionary; appended to the run's report."""
+    model, report = load_run(run_dir)
+    watch = Stopwatch()
+    with watch("load"):
+        src, tgt = load_run_inputs(report, progress_factory=progress_factory)
+        pairs = load_dictionary(dictionary)
+    with watch("evaluate"):
+        result = evaluate_bdi(model, src, tgt, pairs, methods=methods, eval_vocab=eval_vocab,
+                              device=device or report["settings"]["device"])
+    entry = dict(dictionary=file_info(dictionary), metrics=result, timings_s=watch.seconds,
+                 created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    if record:
+        _update_report(run_dir, "evaluations", entry)
+    return entry
+
+
+def export_run(run_dir, out_dir, vectors=True, mapping=True, dictionary=True, dict_vocab=15000,
+               dict_mode="mutual", max_vocab=None, force=False, progress_factory=None) -> dict:
+    """Write aligned ``src.vec``/``tgt.vec``, ``W_src.npy``/``W_tgt.npy`` and the induced
+    ``dictionary.txt`` (``source target score``) into ``out_dir``."""
+    model, report = load_run(run_dir)
+    names = ([("src.vec", "vectors"), ("tgt.vec", "vectors")] if vectors else []) + \
+        ([("W_src.npy", "mapping"), ("W_tgt.npy", "mapping")] if mapping else []) + \
+        ([("dictionary.txt", "dictionary")] if dictionary else [])
+    if not names:
+        raise ValueError("nothing to export")
+    if not force:
+        for name, _ in names:
+            if os.path.exists(os.path.join(out_dir, name)):
+                raise OutputExistsError(f"{os.path.join(out_dir, name)} exists "
+                                        "(use --force to overwrite)")
+    written = {}
+    if mapping:
+        write_npy(os.path.join(out_dir, "W_src.npy"), model.W_src_)
+        write_npy(os.path.join(out_dir, "W_tgt.npy"), model.W_tgt_)
+    if vectors or dictionary:
+        src, tgt = load_run_inputs(report, progress_factory=progress_factory)
+    if vectors:
+        S, T = model.mapped(src, tgt, max_vocab, max_vocab)
+        write_vec(os.path.join(out_dir, "src.vec"), src.words[:max_vocab], S)
+        write_vec(os.path.join(out_dir, "tgt.vec"), tgt.words[:max_vocab], T)
+        written.update(source_words=len(S), target_words=len(T))
+    if dictionary:
+        entries = model.induce_dictionary(src, tgt, vocab=dict_vocab, mode=dict_mode)
+        write_dictionary(os.path.join(out_dir, "dictionary.txt"), entries)
+        written["dictionary_pairs"] = len(entries)
+    entry = dict(out_dir=os.path.abspath(out_dir), files=[n for n, _ in names],
+                 dict_vocab=dict_vocab, dict_mode=dict_mode, max_vocab=max_vocab, **written)
+    _update_report(run_dir, "exports", entry)
+    return entry
+
+
+def translate_run(run_dir, words, k=10, method="csls", vocab=200000):
+    """``{word: [(target, score), ...]}``; words outside the vocabulary (and without a
+    subword model) map to None."""
+    model, report = load_run(run_dir)
+    src, tgt = load_run_inputs(report)
+    known = [w for w in words if w in src or src.oov is not None]
+    found = dict(zip(known, model.translate(src, tgt, known, k, method, vocab))) if known else {}
+    return {w: found.get(w) for w in words}
