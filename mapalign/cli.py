@@ -1,0 +1,226 @@
+"""The ``mapalign`` command: a thin click layer over :mod:`mapalign.runs`."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+
+import click
+
+from .backend import DEVICES
+from .export import OutputExistsError
+from .loading import ENCODING_ERRORS, FORMATS, FormatError
+from .mapping import METHODS
+from .normalize import parse_chain
+
+DEMO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
+                        "demo")
+
+
+def _progress_factory(quiet):
+    @contextlib.contextmanager
+    def factory(label, length):
+        if quiet:
+            yield None
+            return
+        with click.progressbar(length=length or 0, label=label, file=sys.stderr,
+                               show_pos=True) as bar:
+            yield bar.update
+    return factory
+
+
+def _echo_err(msg):
+    click.echo(msg, err=True)
+
+
+@contextlib.contextmanager
+def _user_errors():
+    """Expected failures become one 'Error: ...' line and exit status 1, not a traceback."""
+    try:
+        yield
+    except (FormatError, FileNotFoundError, OutputExistsError, ValueError, KeyError,
+            RuntimeError) as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _chain(ctx, param, value):
+    try:
+        parse_chain(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e))
+    return value
+
+
+def format_table(metrics: dict) -> str:
+    """A P@k table for one evaluation."""
+    ks = [k for k in ("p@1", "p@5", "p@10") if k in metrics.get("csls", metrics.get("nn", {}))]
+    lines = [f"{'retrieval':<10}" + "".join(f"{k.upper():>8}" for k in ks)]
+    for method in ("nn", "csls"):
+        if method in metrics:
+            lines.append(f"{method.upper():<10}" + "".join(
+                f"{metrics[method][k]:>8.2f}" if metrics[method][k] is not None else f"{'-':>8}"
+                for k in ks))
+    lines.append(f"coverage {metrics['coverage']:.1f}% ({metrics['source_words_used']}/"
+                 f"{metrics['source_words']} source words, {metrics['pairs_used']}/"
+                 f"{metrics['pairs']} pairs), retrieval over {metrics['eval_vocab']} targets")
+    return "\n".join(lines)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mapalign")
+def main():
+    """Map two languages' word vectors into one space, and measure the mapping."""
+
+
+@main.command()
+@click.argument("src", type=click.Path(exists=True, dir_okay=False))
+@click.argument("tgt", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dict", "dictionary", type=click.Path(exists=True, dir_okay=False),
+              help="Seed dictionary, 'source target' per line (MUSE format).")
+@click.option("--unsupervised", is_flag=True, help="Learn the mapping with no dictionary.")
+@click.option("-o", "--out", "run_dir", required=True, type=click.Path(file_okay=False),
+              help="Run directory to write.")
+@click.option("--method", type=click.Choice(METHODS), default="procrustes", show_default=True)
+@click.option("--refine", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Rounds of re-solving on mutual CSLS nearest neighbours (0: none).")
+@click.option("--normalize", default="unit,center,unit", show_default=True, callback=_chain,
+              help="Normalisation chain of unit, center.")
+@click.option("--max-vocab", type=click.IntRange(min=1), default=200000, show_default=True,
+              help="Read only the first N words of each file.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True)
+@click.option("--encoding-errors", type=click.Choice(ENCODING_ERRORS), default="strict",
+              show_default=True, help="What to do with words that are not valid UTF-8.")
+@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing run.")
+@click.option("-q", "--quiet", is_flag=True)
+def fit(src, tgt, dictionary, unsupervised, run_dir, method, refine, normalize, max_vocab, fmt,
+        encoding_errors, device, seed, force, quiet):
+    """Learn a mapping of SRC's vectors onto TGT's and write RUN_DIR."""
+    from .runs import fit_run
+
+    if bool(dictionary) == bool(unsupervised):
+        raise click.UsageError("give --dict TRAIN or --unsupervised (exactly one)")
+    with _user_errors():
+        report = fit_run(src, tgt, run_dir, dictionary, unsupervised, method=method,
+                         refine=refine, normalize=normalize, max_vocab=max_vocab, fmt=fmt,
+                         encoding_errors=encoding_errors, device=device, seed=seed,
+                         force=force, progress_factory=_progress_factory(quiet),
+                         echo=_echo_err, argv=sys.argv)
+    if not quiet:
+        seed_info = report.get("seed_dictionary")
+        if seed_info:
+            click.echo(f"seed pairs used {seed_info['pairs_used']}/{seed_info['pairs']} "
+                       f"({seed_info['pairs_oov']} dropped: a word out of vocabulary)")
+        click.echo(f"fit in {report['timings_s']['fit']:.2f}s on {report['device_used']}; "
+                   f"wrote {run_dir}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--dict", "dictionary", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Test dictionary, 'source target' per line.")
+@click.option("--eval-vocab", type=click.IntRange(min=1), default=200000, show_default=True,
+              help="Retrieve among the first N target words.")
+@click.option("--retrieval", type=click.Choice(["nn", "csls", "both"]), default="both",
+              show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("-q", "--quiet", is_flag=True)
+def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, as_json, quiet):
+    """Bilingual dictionary induction P@1/5/10 of RUN_DIR on a test dictionary."""
+    from .runs import evaluate_run
+
+    methods = ("nn", "csls") if retrieval == "both" else (retrieval,)
+    with _user_errors():
+        entry = evaluate_run(run_dir, dictionary, eval_vocab, methods, device,
+                             progress_factory=_progress_factory(quiet))
+    click.echo(json.dumps(entry["metrics"], indent=2) if as_json else
+               format_table(entry["metrics"]))
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--vectors/--no-vectors", default=True, show_default=True,
+              help="Aligned src.vec and tgt.vec.")
+@click.option("--mapping/--no-mapping", default=True, show_default=True,
+              help="W_src.npy and W_tgt.npy.")
+@click.option("--dictionary/--no-dictionary", default=True, show_default=True,
+              help="Induced dictionary.txt: 'source target score' lines.")
+@click.option("--dict-vocab", type=click.IntRange(min=1), default=15000, show_default=True)
+@click.option("--dict-mode", type=click.Choice(["mutual", "forward"]), default="mutual",
+              show_default=True, help="Mutual CSLS best matches, or every source word's best.")
+@click.option("--max-vocab", type=click.IntRange(min=1), default=None,
+              help="Export only the first N words of each side.")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+@click.option("-q", "--quiet", is_flag=True)
+def export(run_dir, out_dir, vectors, mapping, dictionary, dict_vocab, dict_mode, max_vocab,
+           force, quiet):
+    """Write RUN_DIR's aligned vectors, mapping matrices and induced dictionary."""
+    from .runs import export_run
+
+    with _user_errors():
+        entry = export_run(run_dir, out_dir, vectors, mapping, dictionary, dict_vocab,
+                           dict_mode, max_vocab, force, progress_factory=_progress_factory(quiet))
+    if not quiet:
+        click.echo(f"wrote {', '.join(entry['files'])} to {out_dir}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("words", nargs=-1, required=True)
+@click.option("-k", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--retrieval", type=click.Choice(["nn", "csls"]), default="csls",
+              show_default=True)
+@click.option("--vocab", type=click.IntRange(min=1), default=200000, show_default=True,
+              help="Retrieve among the first N target words.")
+@click.option("--json", "as_json", is_flag=True)
+def translate(run_dir, words, k, retrieval, vocab, as_json):
+    """The K nearest target words of each source WORD."""
+    from .runs import translate_run
+
+    with _user_errors():
+        result = translate_run(run_dir, list(words), k, retrieval, vocab)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        for word, hits in result.items():
+            shown = "(not in the source vocabulary)" if hits is None else \
+                "  ".join(f"{t} {s:.3f}" for t, s in hits)
+            click.echo(f"{word}\t{shown}")
+    if any(h is None for h in result.values()):
+        sys.exit(2)
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(file_okay=False), default=DEMO_DIR,
+              show_default=True, help="Where the generated demo pair lives.")
+@click.option("-o", "--out", "run_dir", type=click.Path(file_okay=False), default=None,
+              help="Run directory (default: RUN under the data directory).")
+@click.option("-q", "--quiet", is_flag=True)
+def demo(data_dir, run_dir, quiet):
+    """Fit and evaluate on the embedded demo pair (generated by mapalign itself)."""
+    from .runs import evaluate_run, fit_run
+    from .synthetic import write_demo
+
+    names = ("src.vec.gz", "tgt.vec.gz", "train.txt", "test.txt")
+    paths = {n: os.path.join(data_dir, n) for n in names}
+    if not all(os.path.exists(p) for p in paths.values()):
+        click.echo(f"generating the demo pair in {data_dir}", err=True)
+        paths = write_demo(data_dir)
+    run_dir = run_dir or os.path.join(data_dir, "run")
+    with _user_errors():
+        for method in METHODS:
+            out = os.path.join(run_dir, method)
+            fit_run(paths["src.vec.gz"], paths["tgt.vec.gz"], out, paths["train.txt"],
+                    method=method, force=True, progress_factory=_progress_factory(True),
+                    echo=_echo_err, argv=sys.argv)
+            entry = evaluate_run(out, paths["test.txt"])
+            click.echo(f"\n== {method} + refinement, demo pair ({out})")
+            click.echo(format_table(entry["metrics"]))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
