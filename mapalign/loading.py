@@ -87,10 +87,10 @@ def detect_format(path) -> str:
     """``fasttext-bin``, ``word2vec-binary`` or ``text``, from the file's first bytes."""
     with _open(path) as f:
         head = f.read(4)
-        if len(head) == 4 and struct.unpack("<i", head)[0] == _FASTTEXT_MAGIC:
-            return "fasttext-bin"
-        first = head + f.readline()
-        header = _parse_header(first)
+    if len(head) == 4 and struct.unpack("<i", head)[0] == _FASTTEXT_MAGIC:
+        return "fasttext-bin"
+    with _open(path) as f:
+        header = _parse_header(f.readline())
         if header is None:
             return "text"
         sample = f.read(4 * header[1] + 1024)
@@ -241,7 +241,8 @@ def _read_text(path, max_vocab, encoding_errors, progress):
             if not raw.strip():
                 continue
             text = rows.decode(raw, lineno, encoding_errors)
-            if text is None:
+            if text is None:  # skipped, but still a row of the file for the header's count
+                n_rows += 1
                 continue
             word, _, values = text.rstrip(" \t").partition(" ")
             if not word:
