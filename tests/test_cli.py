@@ -1,0 +1,144 @@
+import gzip
+import json
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mapalign.cli import main
+from mapalign.export import OutputExistsError, atomic_file, write_vec
+from mapalign.loading import load_embeddings
+from mapalign.synthetic import make_pair, vec_bytes, write_demo
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pair")
+    src, tgt, train, test = make_pair(n_words=600, dim=16, noise=0.3, seed=7)
+    (d / "src.vec").write_bytes(vec_bytes(src))
+    (d / "tgt.vec.gz").write_bytes(gzip.compress(vec_bytes(tgt)))
+    (d / "train.txt").write_text("".join(f"{s} {t}\n" for s, t in train) + "zzz yyy\n")
+    (d / "test.txt").write_text("".join(f"{s} {t}\n" for s, t in test))
+    return d, test
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_fit_evaluate_translate_export(pair, tmp_path):
+    d, test = pair
+    out = tmp_path / "run"
+    r = run("fit", d / "src.vec", d / "tgt.vec.gz", "--dict", d / "train.txt", "-o", out, "-q")
+    assert r.exit_code == 0, r.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["seed_dictionary"]["pairs_oov"] == 1  # the "zzz yyy" line
+    assert report["inputs"]["source"]["words"] == 600
+    assert len(report["inputs"]["dictionary"]["sha256"]) == 64
+    assert report["settings"]["method"] == "procrustes" and report["seed"] == 0
+    assert {"load_source", "load_target", "fit"} <= set(report["timings_s"])
+    assert report["versions"]["numpy"] == np.__version__
+
+    r = run("evaluate", out, "--dict", d / "test.txt", "--json")
+    assert r.exit_code == 0, r.output
+    metrics = json.loads(r.stdout)
+    assert metrics["coverage"] == 100.0 and metrics["csls"]["p@1"] > 80
+    assert json.loads((out / "report.json").read_text())["evaluations"][0]["metrics"] == metrics
+    table = run("evaluate", out, "--dict", d / "test.txt").output
+    assert "CSLS" in table and "coverage 100.0%" in table
+
+    word, gold = test[0]
+    r = run("translate", out, word, "-k", "3", "--json")
+    assert json.loads(r.stdout)[word][0][0] == gold
+    r = run("translate", out, word, "nosuchword")
+    assert r.exit_code == 2 and "not in the source vocabulary" in r.output
+
+    exp = tmp_path / "exp"
+    r = run("export", out, "-o", exp, "-q")
+    assert r.exit_code == 0, r.output
+    aligned = load_embeddings(exp / "src.vec")
+    W = np.load(exp / "W_src.npy")
+    assert aligned.words[:3] == load_embeddings(d / "src.vec").words[:3]
+    np.testing.assert_allclose(np.linalg.norm(aligned.vectors, axis=1), 1, atol=1e-4)
+    assert W.shape == (16, 16)
+    lines = (exp / "dictionary.txt").read_text().splitlines()
+    assert len(lines) > 100 and len(lines[0].split()) == 3
+    r = run("export", out, "-o", exp, "-q")
+    assert r.exit_code == 1 and "exists (use --force" in r.output
+    assert run("export", out, "-o", exp, "-q", "--force").exit_code == 0
+
+
+def test_fit_refuses_to_overwrite_and_needs_a_mode(pair, tmp_path):
+    d, _ = pair
+    args = ["fit", d / "src.vec", d / "tgt.vec.gz", "--dict", d / "train.txt", "-o", tmp_path,
+            "-q", "--refine", "0"]
+    assert run(*args).exit_code == 0
+    before = (tmp_path / "report.json").read_bytes()
+    r = run(*args)
+    assert r.exit_code == 1 and "already holds a run" in r.output
+    assert (tmp_path / "report.json").read_bytes() == before
+    assert run(*args, "--force", "--method", "cca").exit_code == 0
+    assert json.loads((tmp_path / "report.json").read_text())["settings"]["method"] == "cca"
+    r = run("fit", d / "src.vec", d / "tgt.vec.gz", "-o", tmp_path / "x")
+    assert r.exit_code == 2 and "--dict TRAIN or --unsupervised" in r.output
+
+
+def test_bad_input_is_one_clear_line(tmp_path, pair):
+    d, _ = pair
+    bad = tmp_path / "bad.vec"
+    bad.write_text("2 3\na 1 2 3\nb 1 two 3\n")
+    r = run("fit", bad, d / "tgt.vec.gz", "--dict", d / "train.txt", "-o", tmp_path / "r")
+    assert r.exit_code == 1
+    assert f"Error: {bad}:3: non-numeric value 'two'" in r.output
+    assert not (tmp_path / "r" / "report.json").exists()
+
+
+def test_evaluate_detects_changed_inputs(pair, tmp_path):
+    d, _ = pair
+    src = tmp_path / "src.vec"
+    src.write_bytes((d / "src.vec").read_bytes())
+    out = tmp_path / "run"
+    assert run("fit", src, d / "tgt.vec.gz", "--dict", d / "train.txt", "-o", out, "-q",
+               "--refine", "0").exit_code == 0
+    src.write_bytes(src.read_bytes().replace(b" 0.1", b" 0.2", 1))
+    r = run("evaluate", out, "--dict", d / "test.txt")
+    assert r.exit_code == 1 and "changed since the run was fitted" in r.output
+
+
+def test_demo(tmp_path):
+    r = run("demo", "--data-dir", tmp_path)
+    assert r.exit_code == 0, r.output
+    assert r.output.count("CSLS") == 2
+    p1 = [float(line.split()[1]) for line in r.output.splitlines() if line.startswith("CSLS")]
+    assert min(p1) > 50
+
+
+def test_shipped_demo_data_is_what_the_generator_makes(tmp_path):
+    here = os.path.join(os.path.dirname(__file__), "..", "data", "demo")
+    made = write_demo(tmp_path)
+    for name, path in made.items():
+        with open(os.path.join(here, name), "rb") as f:
+            assert f.read() == open(path, "rb").read(), name
+
+
+def test_write_vec_roundtrip_and_atomicity(tmp_path, rng):
+    vecs = rng.standard_normal((10, 4)).astype(np.float32)
+    words = [f"w{i}" for i in range(10)]
+    p = tmp_path / "o.vec"
+    write_vec(p, words, vecs)
+    back = load_embeddings(p)
+    assert back.words == words
+    np.testing.assert_allclose(back.vectors, vecs, atol=1e-6)
+    with pytest.raises(OutputExistsError):
+        write_vec(p, words, vecs, overwrite=False)
+    # a writer that fails half-way leaves the old file intact and no temp file behind
+    before = p.read_bytes()
+    with pytest.raises(RuntimeError):
+        with atomic_file(p) as f:
+            f.write(b"partial")
+            raise RuntimeError("disk full")
+    assert p.read_bytes() == before
+    assert os.listdir(tmp_path) == ["o.vec"]
+    with pytest.raises(ValueError, match="cannot be written"):
+        write_vec(tmp_path / "x.vec", ["a b"], vecs[:1])
