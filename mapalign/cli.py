@@ -13,6 +13,7 @@ from .export import OutputExistsError
 from .loading import ENCODING_ERRORS, FORMATS, FormatError
 from .mapping import METHODS
 from .normalize import parse_chain
+from .unsupervised import INITS
 
 DEMO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
                         "demo")
@@ -93,21 +94,47 @@ def main():
               show_default=True, help="What to do with words that are not valid UTF-8.")
 @click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--init", type=click.Choice(INITS), default="similarity", show_default=True,
+              help="Unsupervised initialisation.")
+@click.option("--restarts", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Unsupervised runs (seeds SEED, SEED+1, ...); the best criterion wins.")
+@click.option("--strict", is_flag=True,
+              help="Exit with status 3 when the unsupervised criterion says no convergence.")
+@click.option("--adv-epochs", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--adv-epoch-size", type=click.IntRange(min=1), default=1_000_000,
+              show_default=True, help="Samples per adversarial epoch.")
+@click.option("--adv-hidden", type=click.IntRange(min=1), default=2048, show_default=True,
+              help="Hidden units of each discriminator layer.")
 @click.option("--force", is_flag=True, help="Overwrite an existing run.")
 @click.option("-q", "--quiet", is_flag=True)
 def fit(src, tgt, dictionary, unsupervised, run_dir, method, refine, normalize, max_vocab, fmt,
-        encoding_errors, device, seed, force, quiet):
+        encoding_errors, device, seed, init, restarts, strict, adv_epochs, adv_epoch_size,
+        adv_hidden, force, quiet):
     """Learn a mapping of SRC's vectors onto TGT's and write RUN_DIR."""
     from .runs import fit_run
 
     if bool(dictionary) == bool(unsupervised):
         raise click.UsageError("give --dict TRAIN or --unsupervised (exactly one)")
+    options = dict(init=init, restarts=restarts, adv_epochs=adv_epochs,
+                   adv_epoch_size=adv_epoch_size, adv_hidden=adv_hidden)
     with _user_errors():
         report = fit_run(src, tgt, run_dir, dictionary, unsupervised, method=method,
                          refine=refine, normalize=normalize, max_vocab=max_vocab, fmt=fmt,
                          encoding_errors=encoding_errors, device=device, seed=seed,
-                         force=force, progress_factory=_progress_factory(quiet),
-                         echo=_echo_err, argv=sys.argv)
+                         force=force, unsupervised_options=options,
+                         progress_factory=_progress_factory(quiet),
+                         echo=None if quiet else _echo_err, argv=sys.argv)
+    unsup = report.get("unsupervised")
+    if unsup:
+        verdict = "converged" if unsup["converged"] else "DID NOT CONVERGE"
+        click.echo(f"unsupervised criterion {unsup['criterion']:.4f} vs {unsup['random_baseline']:.4f} "
+                   f"for random rotations: {verdict} (best seed {unsup['best_seed']})",
+                   err=not unsup["converged"])
+        if not unsup["converged"]:
+            click.echo("warning: the mapping is probably wrong; try --restarts, another --init, "
+                       "or a seed dictionary", err=True)
+            if strict:
+                sys.exit(3)
     if not quiet:
         seed_info = report.get("seed_dictionary")
         if seed_info:

@@ -130,7 +130,7 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
         from .unsupervised import UnsupervisedAligner
 
         model = UnsupervisedAligner(normalize=normalize, device=device, seed=seed,
-                                    **(unsupervised_options or {}))
+                                    refine=refine, **(unsupervised_options or {}))
         settings.update(mode="unsupervised", **model.get_params())
         with watch("fit"):
             model.fit(src, tgt, progress=echo)

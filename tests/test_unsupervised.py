@@ -1,0 +1,129 @@
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mapalign import Embeddings, evaluate_bdi
+from mapalign.cli import main
+from mapalign.synthetic import make_pair, vec_bytes
+from mapalign.unsupervised import (UnsupervisedAligner, _bce_grad, _Discriminator,
+                                   adversarial_init, mean_cosine_criterion)
+
+
+@pytest.fixture(scope="module")
+def easy():
+    return make_pair(n_words=1500, dim=30, noise=0.4, seed=11)
+
+
+def test_similarity_init_recovers_a_rotation_without_a_dictionary(easy):
+    src, tgt, _, test = easy
+    model = UnsupervisedAligner(init="similarity", similarity_vocab=1500).fit(src, tgt)
+    assert model.converged_
+    assert evaluate_bdi(model, src, tgt, test)["csls"]["p@1"] > 80
+
+
+def test_hard_pair_with_distortion_and_warp():
+    """Not isometric: a non-orthogonal linear part and a non-linear warp on the target."""
+    src, tgt, _, test = make_pair(n_words=1500, dim=30, noise=0.5, distortion=0.4, warp=0.4,
+                                  rank_shuffle=0.1, seed=12)
+    model = UnsupervisedAligner(init="similarity", similarity_vocab=1500, restarts=2).fit(src, tgt)
+    assert model.converged_
+    assert evaluate_bdi(model, src, tgt, test)["csls"]["p@1"] > 50
+
+
+def test_criterion_ranks_good_above_random(easy):
+    src, tgt, _, _ = easy
+    model = UnsupervisedAligner(init="similarity", similarity_vocab=1500).fit(src, tgt)
+    S, T = model.mapped(src, tgt)
+    good = mean_cosine_criterion(S, T)
+    R = np.linalg.qr(np.random.default_rng(0).standard_normal((30, 30)))[0].astype(np.float32)
+    bad = mean_cosine_criterion(S @ R, T)
+    assert good > bad + 0.1
+    assert model.criterion_ == pytest.approx(max(r["criterion"] for r in model.restarts_))
+
+
+def test_same_seed_same_numbers(easy):
+    src, tgt, _, _ = easy
+    a = UnsupervisedAligner(seed=3, similarity_vocab=800, refine=2).fit(src, tgt)
+    b = UnsupervisedAligner(seed=3, similarity_vocab=800, refine=2).fit(src, tgt)
+    np.testing.assert_array_equal(a.W_src_, b.W_src_)
+    assert a.restarts_ == b.restarts_
+
+
+def test_discriminator_gradient_matches_finite_differences(rng):
+    dis = _Discriminator(4, 6, 2, np, rng)
+    x = rng.standard_normal((5, 4)).astype(np.float64)
+    dis.params = [[W.astype(np.float64), b.astype(np.float64)] for W, b in dis.params]
+    y = np.array([0.9, 0.1, 0.9, 0.1, 0.9])
+    _, g = _bce_grad(dis.forward(x), y)
+    grads, g_in = dis.backward(g)
+    eps = 1e-6
+    for i, j in [(0, 0), (3, 2)]:
+        xp_, xm = x.copy(), x.copy()
+        xp_[i, j] += eps
+        xm[i, j] -= eps
+        num = (_bce_grad(dis.forward(xp_), y)[0] - _bce_grad(dis.forward(xm), y)[0]) / (2 * eps)
+        assert g_in[i, j] == pytest.approx(num, rel=1e-4, abs=1e-8)
+    W0 = dis.params[0][0]
+    W0[1, 2] += eps
+    up = _bce_grad(dis.forward(x), y)[0]
+    W0[1, 2] -= 2 * eps
+    down = _bce_grad(dis.forward(x), y)[0]
+    W0[1, 2] += eps
+    assert grads[0][0][1, 2] == pytest.approx((up - down) / (2 * eps), rel=1e-4, abs=1e-8)
+
+
+def test_adversarial_keeps_w_orthogonal(easy):
+    src, tgt, _, _ = easy
+    X, Z = src.vectors / np.linalg.norm(src.vectors, axis=1, keepdims=True), tgt.vectors
+    Z = Z / np.linalg.norm(Z, axis=1, keepdims=True)
+    W, history = adversarial_init(X, Z, np.random.default_rng(0), epochs=2, epoch_size=640,
+                                  hidden=64, criterion=lambda W: 0.0)
+    assert len(history) == 2 and np.isfinite(history[-1]["dis_loss"])
+    assert not np.allclose(W, np.eye(30))  # it moved
+    np.testing.assert_allclose(W.T @ W, np.eye(30), atol=1e-2)
+
+
+def test_identical_and_numerals_inits(easy):
+    src, tgt, pairs_train, test = easy
+    # give 60 translation pairs the same spelling on both sides
+    tgt_words = list(tgt.words)
+    for s, t in pairs_train[:60]:
+        tgt_words[tgt.index[t]] = s
+    tgt2 = Embeddings(tgt_words, tgt.vectors)
+    model = UnsupervisedAligner(init="identical").fit(src, tgt2)
+    assert model.restarts_[0]["seed_pairs"] == 60
+    test2 = [(s, tgt_words[tgt.index[t]]) for s, t in test]
+    assert evaluate_bdi(model, src, tgt2, test2)["csls"]["p@1"] > 80
+    with pytest.raises(ValueError, match="only 0 identically spelled numerals"):
+        UnsupervisedAligner(init="numerals").fit(src, tgt2)
+
+
+def test_cli_unsupervised_strict_fails_on_unrelated_spaces(tmp_path):
+    rng = np.random.default_rng(5)
+    for name, words in (("a.vec", [f"a{i}" for i in range(800)]),
+                        ("b.vec", [f"b{i}" for i in range(800)])):
+        (tmp_path / name).write_bytes(vec_bytes(Embeddings(words, rng.standard_normal((800, 20)))))
+    r = CliRunner().invoke(main, ["fit", str(tmp_path / "a.vec"), str(tmp_path / "b.vec"),
+                                  "--unsupervised", "--strict", "-o", str(tmp_path / "run"),
+                                  "-q"])
+    assert r.exit_code == 3, r.output
+    assert "DID NOT CONVERGE" in r.output
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["unsupervised"]["converged"] is False and report["seed"] == 0
+
+
+def test_cli_unsupervised_records_seed_and_criterion(tmp_path, easy):
+    src, tgt, _, test = easy
+    (tmp_path / "s.vec").write_bytes(vec_bytes(src))
+    (tmp_path / "t.vec").write_bytes(vec_bytes(tgt))
+    (tmp_path / "test.txt").write_text("".join(f"{s} {t}\n" for s, t in test))
+    r = CliRunner().invoke(main, ["fit", str(tmp_path / "s.vec"), str(tmp_path / "t.vec"),
+                                  "--unsupervised", "--seed", "7", "--strict",
+                                  "-o", str(tmp_path / "run"), "-q"])
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["seed"] == 7 and report["settings"]["init"] == "similarity"
+    assert report["unsupervised"]["converged"] is True
+    assert report["unsupervised"]["criterion"] > report["unsupervised"]["random_baseline"]
