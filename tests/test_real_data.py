@@ -36,3 +36,14 @@ def test_plain_procrustes_and_cca(es_en):
     cca = evaluate_bdi(SupervisedAligner("cca", refine=0).fit(src, tgt, train), src, tgt, test)
     assert procrustes["csls"]["p@1"] >= 62.0
     assert cca["csls"]["p@1"] >= 50.0
+
+
+def test_unsupervised_default_reaches_the_bar(es_en):
+    """No dictionary at all (default init, seed 0): CSLS P@1 >= 63.0 on the test dictionary."""
+    from mapalign.unsupervised import UnsupervisedAligner
+
+    src, tgt, _, test = es_en
+    model = UnsupervisedAligner(seed=0).fit(src, tgt)
+    assert model.converged_
+    res = evaluate_bdi(model, src, tgt, test)
+    assert res["csls"]["p@1"] >= 63.0
