@@ -93,14 +93,16 @@ def detect_format(path) -> str:
         header = _parse_header(f.readline())
         if header is None:
             return "text"
-        sample = f.read(4 * header[1] + 1024)
-    line = sample.split(b"\n", 1)[0]
+        # a text row is a word and D numbers, at most a few dozen bytes each
+        line = f.readline(32 * header[1] + 4096)
+    if not line:
+        return "text"
     try:
-        values = line.decode("utf-8").rstrip().split(" ")[1:]
+        values = line.decode("utf-8").split()[1:]
         [float(v) for v in values]
     except (UnicodeDecodeError, ValueError):
         return "word2vec-binary"
-    return "text" if len(values) == header[1] or not sample else "word2vec-binary"
+    return "text" if len(values) == header[1] else "word2vec-binary"
 
 
 def load_embeddings(path, max_vocab: Optional[int] = None, fmt: str = "auto",

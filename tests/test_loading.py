@@ -31,6 +31,15 @@ def test_text_without_header_and_gzip(tmp_path):
     assert detect_format(p) == "text"
 
 
+def test_wide_text_rows_are_text(tmp_path, rng):
+    # 300 dimensions: a text row is far longer than a binary one; still detected as text
+    vecs = rng.standard_normal((3, 300)).astype(np.float32)
+    rows = "".join(f"w{i} " + " ".join(f"{x:.6f}" for x in v) + "\n" for i, v in enumerate(vecs))
+    p = write_text(tmp_path / "wide.vec", "3 300\n" + rows)
+    assert detect_format(p) == "text"
+    np.testing.assert_allclose(load_embeddings(p).vectors, vecs, atol=1e-6)
+
+
 def test_crlf_and_blank_lines(tmp_path):
     e = load_embeddings(write_text(tmp_path / "a.vec", VEC.replace("\n", "\r\n").encode(), "wb"))
     assert e.words == ["the", "cat", "dog"]
