@@ -80,11 +80,6 @@ def collect_warnings(sink: List[str], echo: Optional[Callable[[str], None]] = No
             echo(f"warning: {w.message}")
 
 
-def load_side(path, max_vocab, fmt="auto", encoding_errors="strict", progress=None):
-    return load_embeddings(path, max_vocab=max_vocab, fmt=fmt, encoding_errors=encoding_errors,
-                           progress=progress)
-
-
 def _save(run_dir, model: Mapping, report: dict, overwrite: bool):
     buf = io.BytesIO()
     np.savez(buf, W_src=model.W_src_, W_tgt=model.W_tgt_,
@@ -120,7 +115,7 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
     for side, path in (("source", src_path), ("target", tgt_path)):
         with watch(f"load_{side}"), collect_warnings(warned, echo), \
                 progress_factory(f"loading {side}", _rows_hint(path, max_vocab)) as bar:
-            sides[side] = load_side(path, max_vocab, fmt, encoding_errors, bar)
+            sides[side] = load_embeddings(path, max_vocab, fmt, encoding_errors, bar)
     src, tgt = sides["source"], sides["target"]
     inputs = {"source": dict(file_info(src_path), words=len(src), dim=src.dim),
               "target": dict(file_info(tgt_path), words=len(tgt), dim=tgt.dim)}
@@ -211,7 +206,8 @@ def load_run_inputs(report, verify=True, progress_factory=None, echo=None):
             raise ValueError(f"{path} changed since the run was fitted (checksum differs)")
         with collect_warnings(warned), progress_factory(f"loading {side}",
                                                         _rows_hint(path, s["max_vocab"])) as bar:
-            out.append(load_side(path, s["max_vocab"], s["format"], s["encoding_errors"], bar))
+            out.append(load_embeddings(path, s["max_vocab"], s["format"], s["encoding_errors"],
+                                       bar))
     return out[0], out[1]
 
 
