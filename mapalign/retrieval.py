@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Tuple
 
+import numpy as np
+
 from .backend import asnumpy, get_array_module
 from .normalize import unit_rows
 
@@ -65,6 +67,18 @@ def _topk_rows(scores, k: int):
     return cols[keep].reshape(n, k), vals[keep].reshape(n, k)
 
 
+def csls_block(sims, r_target, k: int):
+    """Turn a block of cosines (queries x all targets) into CSLS scores, in place. The
+    queries' own penalty ``r_T`` comes from the same block, so CSLS needs no extra pass."""
+    xp = get_array_module(sims)
+    m = sims.shape[1]
+    r_query = xp.partition(sims, m - k, axis=1)[:, m - k:].mean(axis=1)
+    sims *= 2
+    sims -= r_target[None, :]
+    sims -= r_query[:, None]
+    return sims
+
+
 def nearest(Q, T, k: int = 10, method: str = "csls", csls_k: int = 10, r_target=None,
             sources=None, budget: int = DEFAULT_BUDGET,
             progress: Optional[Callable[[int], None]] = None) -> Tuple:
@@ -88,11 +102,7 @@ def nearest(Q, T, k: int = 10, method: str = "csls", csls_k: int = 10, r_target=
     for a, b in _blocks(Q.shape[0], block_rows(m, budget)):
         scores = Q[a:b] @ T.T
         if method == "csls":
-            # r_T of each query comes from the same block, so CSLS costs one pass here
-            r_query = xp.partition(scores, m - kq, axis=1)[:, m - kq:].mean(axis=1)
-            scores *= 2
-            scores -= r_target[None, :]
-            scores -= r_query[:, None]
+            csls_block(scores, r_target, kq)
         out_idx[a:b], out_val[a:b] = _topk_rows(scores, k)
         if progress:
             progress(b - a)
@@ -104,8 +114,6 @@ def mutual_nearest(S, T, method: str = "csls", csls_k: int = 10,
     """Pairs ``(i, j)`` where target ``j`` is the best match of source ``i`` and source ``i``
     the best match of target ``j`` (the dictionary induction of Conneau et al., 2018).
     Returns numpy ``(src_rows, tgt_rows, scores)``."""
-    import numpy as np
-
     fwd, fwd_s = nearest(S, T, 1, method, csls_k, budget=budget)
     bwd, _ = nearest(T, S, 1, method, csls_k, budget=budget)
     fwd, bwd, fwd_s = fwd[:, 0], bwd[:, 0], fwd_s[:, 0]

@@ -27,7 +27,8 @@ from .backend import asnumpy, get_array_module, to_device
 from .loading import Embeddings
 from .mapping import Mapping, procrustes
 from .normalize import normalize, unit_rows
-from .retrieval import DEFAULT_BUDGET, mean_topk_similarity, mutual_nearest, nearest
+from .retrieval import (DEFAULT_BUDGET, _blocks, block_rows, csls_block, mean_topk_similarity,
+                        mutual_nearest, nearest)
 
 INITS = ("adversarial", "similarity", "identical", "numerals")
 
@@ -73,14 +74,8 @@ def _stochastic_best(S, T, keep: float, rng, csls_k: int, budget=DEFAULT_BUDGET)
     r_t = mean_topk_similarity(T, S, csls_k, budget)
     best = np.empty(S.shape[0], dtype=np.int64)
     score = np.empty(S.shape[0], dtype=np.float32)
-    rows = max(1, int(budget // (m * 12)))
-    for a in range(0, S.shape[0], rows):
-        b = min(S.shape[0], a + rows)
-        sims = S[a:b] @ T.T
-        r_q = xp.partition(sims, m - k, axis=1)[:, m - k:].mean(axis=1)
-        sims *= 2
-        sims -= r_t[None, :]
-        sims -= r_q[:, None]
+    for a, b in _blocks(S.shape[0], block_rows(m, budget)):
+        sims = csls_block(S[a:b] @ T.T, r_t, k)
         if keep < 1:
             drop = to_device(rng.random(sims.shape, dtype=np.float32) >= keep, xp)
             sims[drop] = -np.inf
