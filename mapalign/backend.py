@@ -58,3 +58,9 @@ def to_device(a, xp):
 def asnumpy(a) -> np.ndarray:
     """A numpy array from a numpy or cupy array."""
     return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+
+
+def default_rng(xp, seed):
+    """A seeded random generator that draws on the device of ``xp`` (numpy's or cupy's
+    ``default_rng``), so random masks never cross the host-device bus."""
+    return xp.random.default_rng(seed)

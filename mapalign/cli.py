@@ -96,8 +96,15 @@ def main():
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--init", type=click.Choice(INITS), default="similarity", show_default=True,
               help="Unsupervised initialisation.")
-@click.option("--restarts", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Unsupervised runs (seeds SEED, SEED+1, ...); the best criterion wins.")
+@click.option("--restarts", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Unsupervised starts (seeds SEED, SEED+1, ...; with --init similarity "
+                   "also cycling through --similarity-vocab); the best criterion wins.")
+@click.option("--similarity-vocab", default="1000,2000,4000", show_default=True,
+              help="Words the similarity initialisation describes, one value per restart "
+                   "(cycled).")
+@click.option("--null-draws", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Random starts put through the same procedure: the level a run must beat "
+                   "to count as converged (0: no test).")
 @click.option("--strict", is_flag=True,
               help="Exit with status 3 when the unsupervised criterion says no convergence.")
 @click.option("--adv-epochs", type=click.IntRange(min=1), default=5, show_default=True)
@@ -108,14 +115,24 @@ def main():
 @click.option("--force", is_flag=True, help="Overwrite an existing run.")
 @click.option("-q", "--quiet", is_flag=True)
 def fit(src, tgt, dictionary, unsupervised, run_dir, method, refine, normalize, max_vocab, fmt,
-        encoding_errors, device, seed, init, restarts, strict, adv_epochs, adv_epoch_size,
-        adv_hidden, force, quiet):
+        encoding_errors, device, seed, init, restarts, similarity_vocab, null_draws, strict,
+        adv_epochs, adv_epoch_size, adv_hidden, force, quiet):
     """Learn a mapping of SRC's vectors onto TGT's and write RUN_DIR."""
     from .runs import fit_run
 
     if bool(dictionary) == bool(unsupervised):
         raise click.UsageError("give --dict TRAIN or --unsupervised (exactly one)")
-    options = dict(init=init, restarts=restarts, adv_epochs=adv_epochs,
+    try:
+        sim_vocab = tuple(int(v) for v in similarity_vocab.split(","))
+        if not sim_vocab or min(sim_vocab) < 2:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter("comma-separated word counts >= 2, e.g. 1000,2000,4000",
+                                 param_hint="--similarity-vocab")
+    if strict and null_draws == 0:
+        raise click.UsageError("--strict needs a convergence test: --null-draws must be >= 1")
+    options = dict(init=init, restarts=restarts, similarity_vocab=sim_vocab,
+                   null_draws=null_draws, adv_epochs=adv_epochs,
                    adv_epoch_size=adv_epoch_size, adv_hidden=adv_hidden)
     with _user_errors():
         report = fit_run(src, tgt, run_dir, dictionary, unsupervised, method=method,
@@ -126,11 +143,18 @@ def fit(src, tgt, dictionary, unsupervised, run_dir, method, refine, normalize, 
                          echo=None if quiet else _echo_err, argv=sys.argv)
     unsup = report.get("unsupervised")
     if unsup:
-        verdict = "converged" if unsup["converged"] else "DID NOT CONVERGE"
-        click.echo(f"unsupervised criterion {unsup['criterion']:.4f} vs {unsup['random_baseline']:.4f} "
-                   f"for random rotations: {verdict} (best seed {unsup['best_seed']})",
-                   err=not unsup["converged"])
-        if not unsup["converged"]:
+        test = unsup["convergence_test"]
+        if unsup["converged"] is None:
+            verdict = "NOT TESTED (--null-draws 0)"
+        elif unsup["converged"]:
+            verdict = "converged"
+        else:
+            verdict = "DID NOT CONVERGE"
+        level = ("no null draw" if test["null_level"] is None else
+                 f"{test['null_level']:.4f} + margin {test['margin']:.2f} from random starts")
+        click.echo(f"unsupervised criterion {unsup['criterion']:.4f} vs {level}: {verdict} "
+                   f"(best seed {unsup['best_seed']})", err=not unsup["converged"])
+        if unsup["converged"] is False:
             click.echo("warning: the mapping is probably wrong; try --restarts, another --init, "
                        "or a seed dictionary", err=True)
             if strict:

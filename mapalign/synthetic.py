@@ -43,8 +43,8 @@ def _orthogonal(d, rng):
 
 def make_pair(n_words: int = 2000, dim: int = 40, noise: float = 0.8, distortion: float = 0.0,
               warp: float = 0.0, rank_shuffle: float = 0.05, extra_target: float = 0.2,
-              clusters: int = 40, seed: int = 0, test_fraction: float = 0.25
-              ) -> Tuple[Embeddings, Embeddings, List[Tuple[str, str]], List[Tuple[str, str]]]:
+              clusters: int = 40, seed: int = 0, test_fraction: float = 0.25,
+              noise_growth: float = 0.0) -> Tuple[Embeddings, Embeddings, List[Tuple[str, str]], List[Tuple[str, str]]]:
     """A source/target pair and train/test dictionaries.
 
     ``noise``: per-language noise relative to the concept spread; ``distortion``: size of a
@@ -52,7 +52,10 @@ def make_pair(n_words: int = 2000, dim: int = 40, noise: float = 0.8, distortion
     ``tanh`` warp of the target (non-linear); ``rank_shuffle``: how far frequency ranks move
     between the sides (fraction of the vocabulary); ``extra_target``: target-only words as a
     fraction of ``n_words``. The test dictionary holds the least frequent ``test_fraction`` of
-    the source words, as real splits do.
+    the source words, as real splits do. ``noise_growth``: the noise of the word of frequency
+    rank ``r`` is multiplied by ``1 + noise_growth * r / n_words`` on both sides, as rare words'
+    vectors are estimated from fewer contexts: the pairs of distant languages, where only the
+    frequent words' neighbourhoods still correspond, are made this way.
     """
     rng = np.random.default_rng(seed)
     spectrum = (np.arange(1, dim + 1) ** -0.5)
@@ -62,8 +65,10 @@ def make_pair(n_words: int = 2000, dim: int = 40, noise: float = 0.8, distortion
     concepts = centers[rng.integers(0, clusters, total)] + rng.standard_normal((total, dim))
     concepts *= spectrum
 
-    src = concepts[:n_words] + noise * rng.standard_normal((n_words, dim)) * spectrum
-    tgt = concepts + noise * rng.standard_normal((total, dim)) * spectrum
+    growth = 1 + noise_growth * np.arange(total)[:, None] / n_words
+    src = concepts[:n_words] + noise * growth[:n_words] * rng.standard_normal((n_words, dim)) \
+        * spectrum
+    tgt = concepts + noise * growth * rng.standard_normal((total, dim)) * spectrum
     if distortion:
         tgt = tgt @ (np.eye(dim) + distortion * rng.standard_normal((dim, dim)) / np.sqrt(dim))
     if warp:

@@ -7,8 +7,9 @@ from click.testing import CliRunner
 from mapalign import Embeddings, evaluate_bdi
 from mapalign.cli import main
 from mapalign.synthetic import make_pair, vec_bytes
-from mapalign.unsupervised import (UnsupervisedAligner, _bce_grad, _Discriminator,
-                                   adversarial_init, mean_cosine_criterion)
+from mapalign.unsupervised import UnsupervisedAligner, adversarial_init, mean_cosine_criterion
+from mapalign.unsupervised.adversarial import _bce_grad, _Discriminator
+from mapalign.unsupervised.criterion import convergence_test
 
 
 @pytest.fixture(scope="module")
@@ -16,39 +17,81 @@ def easy():
     return make_pair(n_words=1500, dim=30, noise=0.4, seed=11)
 
 
+# A pair built like a distant language pair: rare words' vectors much noisier than frequent
+# ones (noise x4 at the last rank), a non-orthogonal part and shuffled frequency ranks. The old
+# default (similarity signatures over 4000 words, one start) collapses on it.
+HARD = dict(n_words=3000, dim=40, noise=0.5, noise_growth=3, distortion=0.3, rank_shuffle=0.1,
+            seed=21)
+
+
+@pytest.fixture(scope="module")
+def hard():
+    return make_pair(**HARD)
+
+
+@pytest.fixture(scope="module")
+def hard_default(hard):
+    src, tgt, _, _ = hard
+    return UnsupervisedAligner().fit(src, tgt)
+
+
 def test_similarity_init_recovers_a_rotation_without_a_dictionary(easy):
     src, tgt, _, test = easy
-    model = UnsupervisedAligner(init="similarity", similarity_vocab=1500).fit(src, tgt)
+    model = UnsupervisedAligner(similarity_vocab=1500, restarts=1, null_draws=1).fit(src, tgt)
     assert model.converged_
     assert evaluate_bdi(model, src, tgt, test)["csls"]["p@1"] > 80
 
 
-def test_hard_pair_with_distortion_and_warp():
-    """Not isometric: a non-orthogonal linear part and a non-linear warp on the target."""
-    src, tgt, _, test = make_pair(n_words=1500, dim=30, noise=0.5, distortion=0.4, warp=0.4,
-                                  rank_shuffle=0.1, seed=12)
-    model = UnsupervisedAligner(init="similarity", similarity_vocab=1500, restarts=2).fit(src, tgt)
-    assert model.converged_
-    assert evaluate_bdi(model, src, tgt, test)["csls"]["p@1"] > 50
+def test_old_default_collapses_on_the_hard_pair_and_says_so(hard):
+    """One start with signatures over the whole vocabulary: the collapse is flagged."""
+    src, tgt, train, test = hard
+    model = UnsupervisedAligner(similarity_vocab=4000, restarts=1).fit(src, tgt)
+    assert evaluate_bdi(model, src, tgt, train + test)["csls"]["p@1"] < 5
+    assert model.converged_ is False
+    test_ = model.convergence_
+    assert model.criterion_ <= test_["null_level"] + test_["margin"]
+    assert len(model.null_draws_) == 2 and all(not d["same_solution"] for d in model.null_draws_)
 
 
-def test_criterion_ranks_good_above_random(easy):
-    src, tgt, _, _ = easy
-    model = UnsupervisedAligner(init="similarity", similarity_vocab=1500).fit(src, tgt)
-    S, T = model.mapped(src, tgt)
+def test_default_succeeds_on_the_hard_pair(hard, hard_default):
+    src, tgt, train, test = hard
+    model = hard_default
+    assert model.converged_ is True
+    assert evaluate_bdi(model, src, tgt, train + test)["csls"]["p@1"] > 30
+    assert model.criterion_ > model.convergence_["null_level"] + model.convergence_["margin"]
+    # the restarts differ in what the initialisation sees, and the best is kept
+    assert [r["similarity_vocab"] for r in model.restarts_] == [1000, 2000, 4000]
+    assert model.criterion_ == pytest.approx(max(r["criterion"] for r in model.restarts_))
+
+
+def test_criterion_ranks_good_above_random(hard, hard_default):
+    src, tgt, _, _ = hard
+    S, T = hard_default.mapped(src, tgt)
     good = mean_cosine_criterion(S, T)
-    R = np.linalg.qr(np.random.default_rng(0).standard_normal((30, 30)))[0].astype(np.float32)
+    R = np.linalg.qr(np.random.default_rng(0).standard_normal((40, 40)))[0].astype(np.float32)
     bad = mean_cosine_criterion(S @ R, T)
     assert good > bad + 0.1
-    assert model.criterion_ == pytest.approx(max(r["criterion"] for r in model.restarts_))
+
+
+def test_convergence_test_leaves_out_draws_that_found_the_same_solution():
+    t = np.arange(100)
+    other = np.zeros(100, dtype=np.int64)
+    res = convergence_test(0.8, t, [(0.8, t.copy()), (0.6, other)], margin=0.03)
+    assert res["converged"] is True and res["null_level"] == 0.6
+    assert [d["same_solution"] for d in res["null"]] == [True, False]
+    assert convergence_test(0.62, t, [(0.6, other)], margin=0.03)["converged"] is False
+    assert convergence_test(0.62, t, [], margin=0.03)["converged"] is None
 
 
 def test_same_seed_same_numbers(easy):
     src, tgt, _, _ = easy
-    a = UnsupervisedAligner(seed=3, similarity_vocab=800, refine=2).fit(src, tgt)
-    b = UnsupervisedAligner(seed=3, similarity_vocab=800, refine=2).fit(src, tgt)
+    kw = dict(seed=3, similarity_vocab=800, refine=2, restarts=1, null_draws=1)
+    a = UnsupervisedAligner(**kw).fit(src, tgt)
+    b = UnsupervisedAligner(**kw).fit(src, tgt)
     np.testing.assert_array_equal(a.W_src_, b.W_src_)
-    assert a.restarts_ == b.restarts_
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]  # noqa
+    assert strip(a.restarts_) == strip(b.restarts_)
+    assert a.null_draws_[0]["criterion"] == b.null_draws_[0]["criterion"]
 
 
 def test_discriminator_gradient_matches_finite_differences(rng):
@@ -92,12 +135,13 @@ def test_identical_and_numerals_inits(easy):
     for s, t in pairs_train[:60]:
         tgt_words[tgt.index[t]] = s
     tgt2 = Embeddings(tgt_words, tgt.vectors)
-    model = UnsupervisedAligner(init="identical").fit(src, tgt2)
+    model = UnsupervisedAligner(init="identical", restarts=1, null_draws=0).fit(src, tgt2)
+    assert model.converged_ is None  # no null draw: not tested
     assert model.restarts_[0]["seed_pairs"] == 60
     test2 = [(s, tgt_words[tgt.index[t]]) for s, t in test]
     assert evaluate_bdi(model, src, tgt2, test2)["csls"]["p@1"] > 80
     with pytest.raises(ValueError, match="only 0 identically spelled numerals"):
-        UnsupervisedAligner(init="numerals").fit(src, tgt2)
+        UnsupervisedAligner(init="numerals", null_draws=0).fit(src, tgt2)
 
 
 def test_cli_unsupervised_strict_fails_on_unrelated_spaces(tmp_path):
@@ -109,7 +153,7 @@ def test_cli_unsupervised_strict_fails_on_unrelated_spaces(tmp_path):
                                   "--unsupervised", "--strict", "-o", str(tmp_path / "run"),
                                   "-q"])
     assert r.exit_code == 3, r.output
-    assert "DID NOT CONVERGE" in r.output
+    assert "DID NOT CONVERGE" in r.output and "from random starts" in r.output
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["unsupervised"]["converged"] is False and report["seed"] == 0
 
@@ -121,9 +165,14 @@ def test_cli_unsupervised_records_seed_and_criterion(tmp_path, easy):
     (tmp_path / "test.txt").write_text("".join(f"{s} {t}\n" for s, t in test))
     r = CliRunner().invoke(main, ["fit", str(tmp_path / "s.vec"), str(tmp_path / "t.vec"),
                                   "--unsupervised", "--seed", "7", "--strict",
+                                  "--restarts", "1", "--similarity-vocab", "1500",
+                                  "--null-draws", "1",
                                   "-o", str(tmp_path / "run"), "-q"])
     assert r.exit_code == 0, r.output
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["seed"] == 7 and report["settings"]["init"] == "similarity"
     assert report["unsupervised"]["converged"] is True
-    assert report["unsupervised"]["criterion"] > report["unsupervised"]["random_baseline"]
+    test = report["unsupervised"]["convergence_test"]
+    assert report["unsupervised"]["criterion"] > test["null_level"] + test["margin"]
+    assert report["settings"]["null_draws"] == 1
+    assert report["unsupervised"]["null_draws"][0]["seed"] != 7

@@ -1,0 +1,113 @@
+"""Adversarial initialisation (Conneau et al., 2018, "Word translation without parallel data"):
+a linear map ``W`` (identity start) trained against a discriminator that tells mapped source
+vectors from target vectors; after every mapping step ``W`` is pulled back towards orthogonality
+(``W <- (1 + beta) W - beta W W^T W``). The epoch with the best unsupervised criterion is kept.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..backend import get_array_module, to_device
+
+
+class _Discriminator:
+    """A small MLP in plain array code: forward, backward, SGD. LeakyReLU hidden layers,
+    dropout on the input, one logit out."""
+
+    def __init__(self, dim, hidden, layers, xp, rng):
+        self.xp = xp
+        sizes = [dim] + [hidden] * layers + [1]
+        self.params = []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            bound = 1 / math.sqrt(fan_in)
+            W = rng.uniform(-bound, bound, (fan_in, fan_out)).astype(np.float32)
+            b = rng.uniform(-bound, bound, fan_out).astype(np.float32)
+            self.params.append([to_device(W, xp), to_device(b, xp)])
+
+    def forward(self, x):
+        self.acts = [x]
+        for i, (W, b) in enumerate(self.params):
+            z = x @ W + b
+            if i < len(self.params) - 1:
+                self.acts.append(z)
+                x = self.xp.where(z > 0, z, 0.2 * z)
+            else:
+                x = z
+        return x[:, 0]
+
+    def backward(self, grad_logit):
+        """Gradients of the parameters, and of the input, given d loss / d logit."""
+        xp = self.xp
+        g = grad_logit[:, None]
+        grads = [None] * len(self.params)
+        for i in range(len(self.params) - 1, -1, -1):
+            W, _ = self.params[i]
+            inp = self.acts[i] if i == 0 else xp.where(self.acts[i] > 0, self.acts[i],
+                                                          0.2 * self.acts[i])
+            grads[i] = (inp.T @ g, g.sum(axis=0))
+            g = g @ W.T
+            if i > 0:
+                g = g * xp.where(self.acts[i] > 0, 1.0, 0.2).astype(g.dtype)
+        return grads, g
+
+    def step(self, grads, lr):
+        for (W, b), (gW, gb) in zip(self.params, grads):
+            W -= lr * gW
+            b -= lr * gb
+
+
+def _bce_grad(logit, y):
+    """Mean binary cross-entropy of sigmoid(logit) against y, and its gradient in the logit."""
+    xp = get_array_module(logit)
+    p = 1 / (1 + xp.exp(-logit))
+    loss = -xp.mean(y * xp.log(p + 1e-12) + (1 - y) * xp.log(1 - p + 1e-12))
+    return float(loss), (p - y) / len(y)
+
+
+def adversarial_init(X, Z, rng, epochs=5, epoch_size=1_000_000, batch=32, dis_steps=5,
+                     hidden=2048, layers=2, input_dropout=0.1, smooth=0.1, dis_lr=0.1,
+                     map_lr=0.1, lr_decay=0.98, lr_shrink=0.5, min_lr=1e-6, beta=0.001,
+                     most_frequent=75000, criterion=None, log=None):
+    """Train ``W`` (``X @ W`` ~ target space) against a discriminator; returns the ``W`` of the
+    epoch with the best ``criterion(W)`` and the per-epoch history."""
+    xp = get_array_module(X)
+    d = X.shape[1]
+    W = xp.eye(d, Z.shape[1], dtype=xp.float32)
+    dis = _Discriminator(d, hidden, layers, xp, rng)
+    n_x, n_z = min(most_frequent, len(X)), min(most_frequent, len(Z))
+    y = xp.concatenate([xp.full(batch, 1 - smooth), xp.full(batch, smooth)]).astype(xp.float32)
+    best_W, best_c, history = W.copy(), -np.inf, []
+    for epoch in range(epochs):
+        losses = []
+        for _ in range(max(1, epoch_size // batch)):
+            for _ in range(dis_steps):
+                xb = X[to_device(rng.integers(0, n_x, batch), xp)] @ W
+                zb = Z[to_device(rng.integers(0, n_z, batch), xp)]
+                inp = xp.concatenate([xb, zb])
+                if input_dropout:
+                    keep = to_device(rng.random(inp.shape, dtype=np.float32) >= input_dropout, xp)
+                    inp = inp * keep / (1 - input_dropout)
+                loss, g = _bce_grad(dis.forward(inp), y)
+                grads, _ = dis.backward(g)
+                dis.step(grads, dis_lr)
+                losses.append(loss)
+            # the mapping tries to make the discriminator call mapped source "target"
+            xs = X[to_device(rng.integers(0, n_x, batch), xp)]
+            _, g = _bce_grad(dis.forward(xs @ W), 1 - y[:batch])
+            _, g_in = dis.backward(g)
+            W -= map_lr * (xs.T @ g_in)
+            W = (1 + beta) * W - beta * (W @ W.T) @ W
+        c = criterion(W) if criterion else float("nan")
+        history.append({"epoch": epoch + 1, "dis_loss": float(np.mean(losses)), "criterion": c,
+                        "dis_lr": dis_lr, "map_lr": map_lr})
+        if log:
+            log(f"adversarial: epoch {epoch + 1}, discriminator loss {np.mean(losses):.4f}, "
+                f"criterion {c:.4f}")
+        if c > best_c:
+            best_W, best_c = W.copy(), c
+        elif map_lr * lr_shrink >= min_lr:  # plateau of the criterion: shrink
+            map_lr *= lr_shrink
+        dis_lr, map_lr = max(min_lr, dis_lr * lr_decay), max(min_lr, map_lr * lr_decay)
+    return best_W, history

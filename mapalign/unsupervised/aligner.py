@@ -1,0 +1,181 @@
+"""The unsupervised aligner: initialisation, stochastic self-learning, refinement, model
+selection by an unsupervised criterion, and an honest convergence test."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..backend import default_rng
+from ..loading import Embeddings
+from ..mapping import Mapping, procrustes
+from ..refinement import RefineOptions, refine
+from .adversarial import adversarial_init
+from .criterion import convergence_test, criterion_and_translations
+from .seeds import identical_dictionary, random_dictionary
+from .similarity import similarity_dictionary
+
+INITS = ("similarity", "adversarial", "identical", "numerals")
+_NULL_SEED_STRIDE = 10007
+
+
+class UnsupervisedAligner(Mapping):
+    """Learn an orthogonal mapping with no dictionary.
+
+    One *procedure* turns a start into a mapping: stochastic self-learning (Artetxe et al., 2018)
+    among the ``self_learning_vocab`` most frequent words, then ``refine`` rounds of Procrustes on
+    mutual CSLS best matches among the ``refine_vocab`` most frequent words, keeping the round
+    with the best criterion. ``fit`` runs it from ``restarts`` starts (seeds ``seed, seed+1, ...``;
+    for ``init="similarity"`` restart ``r`` also uses ``similarity_vocab[r % len]`` words, since
+    how many words the similarity distributions may use before they stop being comparable
+    differs between language pairs) and keeps the start with the best criterion.
+
+    ``converged_`` comes from :func:`~mapalign.unsupervised.criterion.convergence_test`:
+    ``null_draws`` random starts go through the same procedure and the run must beat the best
+    of them by ``margin``.
+    """
+
+    def __init__(self, init="similarity", refine=5, restarts=3, seed=0,
+                 normalize="unit,center,unit", device="cpu", csls_k=10, refine_vocab=15000,
+                 criterion_vocab=10000, null_draws=2, margin=0.03,
+                 similarity_vocab=(1000, 2000, 4000), self_learning=True,
+                 self_learning_vocab=20000, keep_prob=0.1, keep_multiplier=2.0,
+                 keep_interval=5, self_learning_threshold=1e-3, adv_epochs=5, adv_epoch_size=1_000_000, adv_batch=32,
+                 adv_dis_steps=5, adv_hidden=2048, adv_layers=2, adv_input_dropout=0.1,
+                 adv_smooth=0.1, adv_dis_lr=0.1, adv_map_lr=0.1, adv_lr_decay=0.98,
+                 adv_lr_shrink=0.5, adv_beta=0.001, adv_most_frequent=75000):
+        for name, value in locals().items():
+            if name != "self":
+                setattr(self, name, value)
+
+    def get_params(self, deep=True) -> dict:
+        import inspect
+
+        names = list(inspect.signature(type(self).__init__).parameters)[1:]
+        return {n: getattr(self, n) for n in names}
+
+    def _validate(self):
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, not {self.init!r}")
+        if self.restarts < 1 or self.null_draws < 0 or self.refine < 0:
+            raise ValueError("restarts must be >= 1, null_draws and refine >= 0")
+        if not 0 < self.keep_prob <= 1:
+            raise ValueError("keep_prob must be in (0, 1]")
+
+    def fit(self, src: Embeddings, tgt: Embeddings, progress=None):
+        self._validate()
+        if src.dim != tgt.dim:
+            raise ValueError(f"unsupervised mapping is orthogonal and needs equal dimensions: "
+                             f"source {src.dim}, target {tgt.dim}; reduce one side (e.g. PCA) "
+                             "or fit with a dictionary")
+        t0 = time.perf_counter()
+        log = progress or (lambda msg: None)
+        xp, X, Z = self._prepare(src, tgt)
+        eye = xp.eye(Z.shape[1], dtype=xp.float32)
+        n_crit, n_ref = self.criterion_vocab, self.refine_vocab
+
+        def solve(Xs, Zs):
+            return procrustes(Xs, Zs), eye
+
+        def crit(W_src, W_tgt):
+            return criterion_and_translations(X[:n_crit] @ W_src, Z[:n_ref] @ W_tgt, n_crit,
+                                              self.csls_k)[0]
+
+        sl_opts = RefineOptions(rounds=self.keep_interval, vocab=self.self_learning_vocab,
+                                csls_k=self.csls_k, induction="union", keep=self.keep_prob,
+                                keep_multiplier=self.keep_multiplier,
+                                patience=self.keep_interval,
+                                threshold=self.self_learning_threshold)
+        final_opts = RefineOptions(rounds=self.refine, vocab=self.refine_vocab,
+                                   csls_k=self.csls_k, induction="mutual",
+                                   stop_when_repeated=False)
+
+        def procedure(entry, rng, rows=None, W=None):
+            """A start -> a mapping, its criterion and translations."""
+            if self.self_learning:
+                t = time.perf_counter()
+                W_src, W_tgt, hist = refine(X, Z, solve, sl_opts, rows=rows, W=W, rng=rng,
+                                            log=log)
+                entry["self_learning"] = {"rounds": len(hist), "objective": hist[-1]
+                                          ["objective"], "seconds": time.perf_counter() - t}
+                rows, W = None, (W_src, W_tgt)
+            W_src, W_tgt, hist = refine(X, Z, solve, final_opts, rows=rows, W=W, criterion=crit)
+            entry["refinement"] = hist
+            c, trans = criterion_and_translations(X[:n_crit] @ W_src, Z[:n_ref] @ W_tgt,
+                                                  n_crit, self.csls_k)
+            entry["criterion"] = c
+            return W_src, c, trans
+
+        self.restarts_ = []
+        best = None
+        for r in range(self.restarts):
+            seed = self.seed + r
+            entry = {"seed": seed}
+            t = time.perf_counter()
+            log(f"restart {r + 1}/{self.restarts} (seed {seed}): {self.init} initialisation")
+            rows, W0 = self._initial(X, Z, src, tgt, r, np.random.default_rng(seed), crit,
+                                     entry, log)
+            W, c, trans = procedure(entry, default_rng(xp, seed), rows, W0)
+            entry["seconds"] = time.perf_counter() - t
+            self.restarts_.append(entry)
+            log(f"restart {r + 1}/{self.restarts} (seed {seed}): criterion {c:.4f}")
+            if best is None or c > best[1]:
+                best = (W, c, trans, seed)
+        W, self.criterion_, trans, self.best_seed_ = best
+
+        # the null: random starts through the same procedure
+        null, self.null_draws_ = [], []
+        n0 = min(max(self._similarity_vocabs()), len(X), len(Z))
+        for d in range(self.null_draws):
+            seed = self.seed + _NULL_SEED_STRIDE * (d + 1)
+            entry = {"seed": seed, "start": f"random dictionary over {n0} words"}
+            t = time.perf_counter()
+            rows = random_dictionary(n0, n0, np.random.default_rng(seed), xp)
+            _, c, t_null = procedure(entry, default_rng(xp, seed), rows=rows)
+            entry["seconds"] = time.perf_counter() - t
+            log(f"null draw {d + 1}/{self.null_draws} (random start): criterion {c:.4f}")
+            null.append((c, t_null))
+            self.null_draws_.append(entry)
+        self.convergence_ = convergence_test(self.criterion_, trans, null, self.margin)
+        for entry, test in zip(self.null_draws_, self.convergence_["null"]):
+            entry.update(agreement=test["agreement"], same_solution=test["same_solution"])
+        self.converged_ = self.convergence_["converged"]
+        self._store(W, eye)
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
+    def _similarity_vocabs(self):
+        v = self.similarity_vocab
+        return [int(v)] if np.isscalar(v) else [int(x) for x in v]
+
+    def _initial(self, X, Z, src, tgt, r, rng, crit, entry, log):
+        """``(rows, W)``: an initial dictionary or an initial mapping (the other is None)."""
+        from ..backend import get_array_module
+
+        xp = get_array_module(X)
+        if self.init == "similarity":
+            vocab = self._similarity_vocabs()[r % len(self._similarity_vocabs())]
+            entry["similarity_vocab"] = vocab
+            rows = similarity_dictionary(X, Z, vocab, self.csls_k)
+            entry["initial_pairs"] = int(len(rows[0]))
+            return rows, None
+        if self.init == "adversarial":
+            W, entry["adversarial"] = adversarial_init(
+                X, Z, rng, self.adv_epochs, self.adv_epoch_size, self.adv_batch,
+                self.adv_dis_steps, self.adv_hidden, self.adv_layers, self.adv_input_dropout,
+                self.adv_smooth, self.adv_dis_lr, self.adv_map_lr, self.adv_lr_decay,
+                self.adv_lr_shrink, beta=self.adv_beta, most_frequent=self.adv_most_frequent,
+                criterion=lambda W: crit(W, xp.eye(Z.shape[1], dtype=xp.float32)), log=log)
+            return None, (W, xp.eye(Z.shape[1], dtype=xp.float32))
+        rows = identical_dictionary(src.words, tgt.index, xp, self.init == "numerals")
+        entry["seed_pairs"] = int(len(rows[0]))
+        return rows, None
+
+    def report_(self) -> dict:
+        return {"unsupervised": {"criterion": self.criterion_, "converged": self.converged_,
+                                 "convergence_test": self._test_summary(),
+                                 "best_seed": self.best_seed_, "restarts": self.restarts_,
+                                 "null_draws": self.null_draws_}}
+
+    def _test_summary(self):
+        return {k: v for k, v in self.convergence_.items() if k != "null"}
