@@ -1,8 +1,9 @@
-"""Supervised mapping methods (orthogonal Procrustes, CCA) and the supervised aligner.
+"""What every fitted mapping shares (:class:`Mapping`) and the supervised aligner.
 
 Conventions: embeddings are row matrices; a mapping is a pair ``(W_src, W_tgt)`` and the
 shared space holds ``normalize(X) @ W_src`` and ``normalize(Z) @ W_tgt``. For Procrustes
-``W_tgt`` is the identity, for CCA both sides are projected.
+``W_tgt`` is the identity, for CCA both sides are projected. The methods themselves live in
+:mod:`mapalign.methods`, one module each.
 """
 from __future__ import annotations
 
@@ -13,56 +14,11 @@ import numpy as np
 
 from .backend import asnumpy, get_array_module, get_xp, resolve_device, to_device
 from .loading import Embeddings, index_pairs
+from .methods import METHODS, MULTISTEP, RCSLS, MultiStep, make_solver, method_settings
+from .methods import cca, procrustes  # noqa: F401  (re-exported)
 from .normalize import apply_normalization, normalize
+from .refinement import RefineOptions, refine
 from .retrieval import DEFAULT_BUDGET, mutual_nearest, nearest
-
-METHODS = ("procrustes", "cca")
-
-
-def procrustes(X, Z):
-    """Orthogonal ``W`` minimising ``||X W - Z||_F`` (Schönemann, 1966): ``W = U V^T`` from
-    the SVD ``X^T Z = U S V^T``. ``X`` and ``Z`` hold matched rows."""
-    xp = get_array_module(X, Z)
-    U, _, Vt = xp.linalg.svd(X.T.astype(xp.float64) @ Z.astype(xp.float64))
-    return (U @ Vt).astype(xp.float32)
-
-
-def _inverse_sqrt(C):
-    xp = get_array_module(C)
-    vals, vecs = xp.linalg.eigh(C)
-    return (vecs * (1.0 / xp.sqrt(xp.maximum(vals, 1e-12)))) @ vecs.T
-
-
-def cca(X, Z, reg: float = 1e-3):
-    """Canonical correlation analysis (Hotelling, 1936; Faruqui & Dyer, 2014): projections
-    ``(A, B)`` such that ``X A`` and ``Z B`` are maximally correlated, dimension by dimension.
-
-    Computed as whitening followed by the SVD of the whitened cross-covariance; ``reg`` is
-    added to each covariance's diagonal (relative to its mean variance) to keep it invertible.
-    """
-    xp = get_array_module(X, Z)
-    X = X.astype(xp.float64)
-    Z = Z.astype(xp.float64)
-    X = X - X.mean(axis=0)
-    Z = Z - Z.mean(axis=0)
-    n = X.shape[0]
-    eye = xp.eye(X.shape[1])
-    Cxx, Czz = X.T @ X / n, Z.T @ Z / n
-    Wx = _inverse_sqrt(Cxx + reg * xp.trace(Cxx) / len(Cxx) * eye)
-    Wz = _inverse_sqrt(Czz + reg * xp.trace(Czz) / len(Czz) * eye)
-    U, _, Vt = xp.linalg.svd(Wx @ (X.T @ Z / n) @ Wz)
-    return (Wx @ U).astype(xp.float32), (Wz @ Vt.T).astype(xp.float32)
-
-
-def solve(method: str, X, Z):
-    """``(W_src, W_tgt)`` for matched rows ``X``, ``Z`` by ``method``."""
-    if method == "procrustes":
-        xp = get_array_module(X)
-        return procrustes(X, Z), xp.eye(Z.shape[1], dtype=xp.float32)
-    if method == "cca":
-        return cca(X, Z)
-    raise ValueError(f"method must be one of {METHODS}, not {method!r}")
-
 
 class Mapping:
     """What every aligner shares once fitted: normalisation, the two matrices, transforms.
@@ -147,55 +103,106 @@ class Mapping:
 class SupervisedAligner(Mapping):
     """Learn a mapping from a seed dictionary, in scikit-learn's style.
 
-    >>> model = SupervisedAligner(method="procrustes").fit(src, tgt, pairs)
-    >>> model.W_src_, model.seed_info_
+    >>> model = SupervisedAligner(method="multistep").fit(src, tgt, pairs)
+    >>> model.W_src_, model.seed_info_, model.refine_choice_
+
+    ``fit`` solves ``method`` on the in-vocabulary seed pairs, then refines: re-solves on the
+    dictionary induced by mutual CSLS best matches among the ``refine_vocab`` most frequent
+    words of each side, seed pairs kept (Conneau et al., 2018), stopping early once the
+    dictionary repeats. ``refine="auto"`` (the default) decides how many rounds (0 to
+    ``max_refine``) without any test data: the seed source words are split (``holdout``
+    fraction held out, seeded), the rounds are run on the rest and the round with the best
+    CSLS P@1 on the held-out words wins (ties: fewer rounds); the final fit uses all seed
+    pairs and that many rounds. An integer ``refine`` fixes the rounds.
     """
 
-    def __init__(self, method: str = "procrustes", refine: int = 5,
-                 normalize: str = "unit,center,unit", refine_vocab: int = 15000,
-                 csls_k: int = 10, device: str = "cpu", budget: int = DEFAULT_BUDGET):
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, not {method!r}")
-        if refine < 0:
-            raise ValueError("refine must be >= 0")
+    def __init__(self, method: str = "multistep", refine="auto", max_refine: int = 5,
+                 holdout: float = 0.2, normalize: str = "unit,center,unit",
+                 refine_vocab: int = 15000, induction: str = "mutual", csls_k: int = 10,
+                 device: str = "cpu", seed: int = 0, multistep: Optional[MultiStep] = None,
+                 rcsls: Optional[RCSLS] = None, budget: int = DEFAULT_BUDGET):
         self.method = method
         self.refine = refine
+        self.max_refine = max_refine
+        self.holdout = holdout
         self.normalize = normalize
         self.refine_vocab = refine_vocab
+        self.induction = induction
         self.csls_k = csls_k
         self.device = device
+        self.seed = seed
+        self.multistep = multistep
+        self.rcsls = rcsls
         self.budget = budget
 
+    def _validate(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, not {self.method!r}")
+        if self.refine != "auto" and (not isinstance(self.refine, (int, np.integer))
+                                      or self.refine < 0):
+            raise ValueError(f"refine must be 'auto' or an integer >= 0, not {self.refine!r}")
+        if not 0 < self.holdout < 1:
+            raise ValueError("holdout must be in (0, 1)")
+
     def fit(self, src: Embeddings, tgt: Embeddings, pairs: Sequence[Tuple[str, str]]):
-        """Solve on the in-vocabulary seed pairs; then ``refine`` rounds of re-solving on the
-        dictionary induced by mutual CSLS nearest neighbours among the ``refine_vocab`` most
-        frequent words of each side, with the seed pairs kept in it. Refinement stops early
-        once the induced dictionary no longer changes."""
         t0 = time.perf_counter()
+        self._validate()
         s_rows, t_rows, self.seed_info_ = index_pairs(pairs, src, tgt)
         if len(s_rows) == 0:
             raise ValueError("no seed pair has both words in the vocabularies")
         xp, X, Z = self._prepare(src, tgt)
-        s_dev, t_dev = to_device(s_rows, xp), to_device(t_rows, xp)
-        W_src, W_tgt = solve(self.method, X[s_dev], Z[t_dev])
-        self.history_ = []
-        n_s, n_t = min(self.refine_vocab, len(src)), min(self.refine_vocab, len(tgt))
-        previous = None
-        for it in range(self.refine):
-            i, j, _ = mutual_nearest(X[:n_s] @ W_src, Z[:n_t] @ W_tgt, "csls", self.csls_k,
-                                     self.budget)
-            pairs_ij = np.unique(np.concatenate([np.stack([i, j], 1),
-                                                 np.stack([s_rows, t_rows], 1)]), axis=0)
-            if previous is not None and np.array_equal(previous, pairs_ij):
-                break
-            previous = pairs_ij
-            W_src, W_tgt = solve(self.method, X[to_device(pairs_ij[:, 0], xp)],
-                                 Z[to_device(pairs_ij[:, 1], xp)])
-            self.history_.append({"iteration": it + 1, "induced_pairs": int(len(i)),
-                                  "pairs_solved_on": int(len(pairs_ij))})
+        solve = make_solver(self.method, X, Z, self.multistep or MULTISTEP,
+                            self.rcsls or RCSLS())
+        if self.refine == "auto":
+            rounds, self.refine_choice_ = self._choose_rounds(X, Z, solve, s_rows, t_rows)
+        else:
+            rounds, self.refine_choice_ = int(self.refine), {"rounds": int(self.refine),
+                                                             "chosen_by": "setting"}
+        W_src, W_tgt, self.history_ = self._refine(X, Z, solve, s_rows, t_rows, rounds)
         self._store(W_src, W_tgt)
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
+    def _refine(self, X, Z, solve, s_rows, t_rows, rounds, criterion=None):
+        xp = get_array_module(X)
+        rows = (to_device(s_rows, xp), to_device(t_rows, xp))
+        opts = RefineOptions(rounds=rounds, vocab=self.refine_vocab, csls_k=self.csls_k,
+                             induction=self.induction, budget=self.budget)
+        return refine(X, Z, solve, opts, rows=rows, seed_rows=rows, criterion=criterion)
+
+    def _choose_rounds(self, X, Z, solve, s_rows, t_rows):
+        """Rounds of refinement by P@1 on held-out seed source words."""
+        xp = get_array_module(X)
+        # the least frequent seed words are held out: test dictionaries are built the same
+        # way (test words rarer than training words), and what refinement does for rarer
+        # words is the question (a random split of frequent words says little about it)
+        words = np.unique(s_rows)  # sorted: rows are in frequency order
+        held = words[len(words) - max(1, int(round(self.holdout * len(words)))):]
+        is_held = np.isin(s_rows, held)
+        gold = {}
+        for i, j in zip(s_rows[is_held], t_rows[is_held]):
+            gold.setdefault(int(i), set()).add(int(j))
+        queries = np.array(sorted(gold))
+        n_s, n_t = min(self.refine_vocab, X.shape[0]), min(self.refine_vocab, Z.shape[0])
+
+        def heldout_p1(W_src, W_tgt):
+            S = X[:n_s] @ W_src
+            idx, _ = nearest(X[to_device(queries, xp)] @ W_src, Z @ W_tgt, 1, "csls",
+                             self.csls_k, sources=S, budget=self.budget)
+            return float(100 * np.mean([idx[n, 0] in gold[q] for n, q in enumerate(queries)]))
+
+        _, _, hist = self._refine(X, Z, solve, s_rows[~is_held], t_rows[~is_held],
+                                  self.max_refine, criterion=heldout_p1)
+        scores = [(h["criterion"], -h["round"]) for h in hist if "criterion" in h]
+        best = max(scores)
+        rounds = -best[1]
+        return rounds, {"rounds": rounds, "chosen_by": "held-out least frequent seed words",
+                        "heldout_words": int(len(queries)),
+                        "heldout_p@1_by_round": [h["criterion"] for h in hist
+                                                  if "criterion" in h]}
+
     def report_(self) -> dict:
-        return {"seed_dictionary": self.seed_info_, "refinement": self.history_}
+        return {"seed_dictionary": self.seed_info_, "refinement": self.history_,
+                "refine_choice": self.refine_choice_,
+                "method_settings": method_settings(self.method, self.multistep or MULTISTEP,
+                                                   self.rcsls or RCSLS())}

@@ -8,8 +8,10 @@ import numpy as np
 
 from ..backend import default_rng
 from ..loading import Embeddings
-from ..mapping import Mapping, procrustes
-from ..refinement import RefineOptions, refine
+from ..mapping import Mapping
+from ..methods import procrustes
+from ..methods import MULTISTEP
+from ..refinement import RefineOptions, induce, refine
 from .adversarial import adversarial_init
 from .criterion import convergence_test, criterion_and_translations
 from .seeds import identical_dictionary, random_dictionary
@@ -38,7 +40,8 @@ class UnsupervisedAligner(Mapping):
     def __init__(self, init="similarity", refine=5, restarts=3, seed=0,
                  normalize="unit,center,unit", device="cpu", csls_k=10, refine_vocab=15000,
                  criterion_vocab=10000, null_draws=2, margin=0.03,
-                 similarity_vocab=(1000, 2000, 4000), self_learning=True,
+                 similarity_vocab=(1000, 2000, 4000), self_learning=True, final="multistep",
+                 final_induction="mutual",
                  self_learning_vocab=20000, keep_prob=0.1, keep_multiplier=2.0,
                  keep_interval=5, self_learning_threshold=1e-3, adv_epochs=5, adv_epoch_size=1_000_000, adv_batch=32,
                  adv_dis_steps=5, adv_hidden=2048, adv_layers=2, adv_input_dropout=0.1,
@@ -59,6 +62,8 @@ class UnsupervisedAligner(Mapping):
             raise ValueError(f"init must be one of {INITS}, not {self.init!r}")
         if self.restarts < 1 or self.null_draws < 0 or self.refine < 0:
             raise ValueError("restarts must be >= 1, null_draws and refine >= 0")
+        if self.final not in ("multistep", "procrustes"):
+            raise ValueError(f"final must be 'multistep' or 'procrustes', not {self.final!r}")
         if not 0 < self.keep_prob <= 1:
             raise ValueError("keep_prob must be in (0, 1]")
 
@@ -140,7 +145,16 @@ class UnsupervisedAligner(Mapping):
         for entry, test in zip(self.null_draws_, self.convergence_["null"]):
             entry.update(agreement=test["agreement"], same_solution=test["same_solution"])
         self.converged_ = self.convergence_["converged"]
-        self._store(W, eye)
+        W_tgt = eye
+        if self.final == "multistep":
+            # the final step of Artetxe et al. (2018): the multi-step framework solved once on
+            # the dictionary the selected orthogonal mapping induces
+            n_s, n_t = min(self.refine_vocab, len(X)), min(self.refine_vocab, len(Z))
+            i, j, _ = induce(X[:n_s] @ W, Z[:n_t], RefineOptions(
+                csls_k=self.csls_k, induction=self.final_induction))
+            W, W_tgt = MULTISTEP(X[i], Z[j])
+            self.final_pairs_ = int(len(i))
+        self._store(W, W_tgt)
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
@@ -175,7 +189,9 @@ class UnsupervisedAligner(Mapping):
         return {"unsupervised": {"criterion": self.criterion_, "converged": self.converged_,
                                  "convergence_test": self._test_summary(),
                                  "best_seed": self.best_seed_, "restarts": self.restarts_,
-                                 "null_draws": self.null_draws_}}
+                                 "null_draws": self.null_draws_,
+                                 "final": {"method": self.final,
+                                           "pairs": getattr(self, "final_pairs_", None)}}}
 
     def _test_summary(self):
         return {k: v for k, v in self.convergence_.items() if k != "null"}
