@@ -95,7 +95,7 @@ def _save(run_dir, model: Mapping, report: dict, overwrite: bool):
 
 
 def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
-            method="procrustes", refine=5, normalize="unit,center,unit", max_vocab=200000,
+            method="multistep", refine="auto", normalize="unit,center,unit", max_vocab=200000,
             fmt="auto", encoding_errors="strict", device="cpu", seed=0, force=False,
             unsupervised_options: Optional[dict] = None, progress_factory=None, echo=None,
             argv=None) -> dict:
@@ -125,7 +125,8 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
         from .unsupervised import UnsupervisedAligner
 
         model = UnsupervisedAligner(normalize=normalize, device=device, seed=seed,
-                                    refine=refine, **(unsupervised_options or {}))
+                                    refine=5 if refine == "auto" else refine,
+                                    **(unsupervised_options or {}))
         settings.update(mode="unsupervised", **model.get_params())
         with watch("fit"):
             model.fit(src, tgt, progress=echo)
@@ -134,9 +135,10 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
             pairs = load_dictionary(dictionary)
         inputs["dictionary"] = dict(file_info(dictionary), pairs=len(pairs))
         model = SupervisedAligner(method=method, refine=refine, normalize=normalize,
-                                  device=device)
-        settings.update(mode="supervised", method=method, refine=refine,
-                        refine_vocab=model.refine_vocab, csls_k=model.csls_k)
+                                  device=device, seed=seed)
+        settings.update(mode="supervised", **{k: v for k, v in model.__dict__.items()
+                                              if k not in ("normalize", "device", "budget",
+                                                           "multistep", "rcsls")})
         with watch("fit"):
             model.fit(src, tgt, pairs)
     report = {

@@ -3,17 +3,27 @@ import os
 import numpy as np
 import pytest
 
-SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "es-en")
+# The real data beside the repository (../shared/data), or wherever MAPALIGN_DATA points.
+DATA = os.environ.get("MAPALIGN_DATA") or os.path.join(os.path.dirname(__file__), "..", "..",
+                                                       "shared", "data")
+
+
+def real_data(pair: str, probe: str) -> str:
+    """The folder of a real pair; on CI its absence is a failure, elsewhere a skip that says
+    why and how to point the tests at the data."""
+    folder = os.path.abspath(os.path.join(DATA, pair))
+    if not os.path.exists(os.path.join(folder, probe)):
+        if os.environ.get("CI"):
+            pytest.fail(f"{folder} is missing on CI")
+        pytest.skip(f"real data not found at {folder}: set MAPALIGN_DATA to the folder that "
+                    f"holds {pair}/")
+    return folder
 
 
 @pytest.fixture(scope="session")
 def shared_data():
-    """The real Spanish-English data beside the repository; CI always has it."""
-    if not os.path.exists(os.path.join(SHARED, "es.vec")):
-        if os.environ.get("CI"):
-            pytest.fail(f"{SHARED} is missing on CI")
-        pytest.skip("shared data not present")
-    return os.path.abspath(SHARED)
+    """The real Spanish-English data (see ../shared/data/MANIFEST.md)."""
+    return real_data("es-en", "es.vec")
 
 
 def write_text(path, text, mode="w"):

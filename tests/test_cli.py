@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from mapalign.cli import main
+from mapalign.normalize import normalize
 from mapalign.export import OutputExistsError, atomic_file, write_vec
 from mapalign.loading import load_embeddings
 from mapalign.synthetic import make_pair, vec_bytes, write_demo
@@ -36,7 +37,8 @@ def test_fit_evaluate_translate_export(pair, tmp_path):
     assert report["seed_dictionary"]["pairs_oov"] == 1  # the "zzz yyy" line
     assert report["inputs"]["source"]["words"] == 600
     assert len(report["inputs"]["dictionary"]["sha256"]) == 64
-    assert report["settings"]["method"] == "procrustes" and report["seed"] == 0
+    assert report["settings"]["method"] == "multistep" and report["seed"] == 0
+    assert report["refine_choice"]["chosen_by"].startswith("held-out")
     assert {"load_source", "load_target", "fit"} <= set(report["timings_s"])
     assert report["versions"]["numpy"] == np.__version__
 
@@ -60,7 +62,9 @@ def test_fit_evaluate_translate_export(pair, tmp_path):
     aligned = load_embeddings(exp / "src.vec")
     W = np.load(exp / "W_src.npy")
     assert aligned.words[:3] == load_embeddings(d / "src.vec").words[:3]
-    np.testing.assert_allclose(np.linalg.norm(aligned.vectors, axis=1), 1, atol=1e-4)
+    raw = load_embeddings(d / "src.vec")
+    expected = normalize(raw.vectors, "unit,center,unit")[0] @ W
+    np.testing.assert_allclose(aligned.vectors, expected, atol=1e-4)
     assert W.shape == (16, 16)
     lines = (exp / "dictionary.txt").read_text().splitlines()
     assert len(lines) > 100 and len(lines[0].split()) == 3
@@ -107,8 +111,9 @@ def test_evaluate_detects_changed_inputs(pair, tmp_path):
 
 
 def test_demo(tmp_path):
-    r = run("demo", "--data-dir", tmp_path)
+    r = run("demo", "--data-dir", tmp_path, "-o", tmp_path / "runs")
     assert r.exit_code == 0, r.output
+    assert sorted(os.listdir(tmp_path / "runs")) == ["multistep", "procrustes"]
     assert r.output.count("CSLS") == 2
     p1 = [float(line.split()[1]) for line in r.output.splitlines() if line.startswith("CSLS")]
     assert min(p1) > 50
