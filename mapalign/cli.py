@@ -9,7 +9,6 @@ import sys
 import click
 
 from .backend import DEVICES
-from .export import OutputExistsError
 from .loading import ENCODING_ERRORS, FORMATS, FormatError
 from .mapping import METHODS
 from .normalize import parse_chain
@@ -40,8 +39,7 @@ def _user_errors():
     """Expected failures become one 'Error: ...' line and exit status 1, not a traceback."""
     try:
         yield
-    except (FormatError, FileNotFoundError, OutputExistsError, ValueError, KeyError,
-            RuntimeError) as e:
+    except (FormatError, OSError, ValueError, KeyError, RuntimeError) as e:
         raise click.ClickException(str(e)) from None
 
 
@@ -80,10 +78,36 @@ def format_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Ctrl-C ends a command with status 130 (128 + SIGINT), as shells expect, instead of
+    click's 'Aborted!' and status 1. Outputs are written atomically, so nothing is left
+    half-written."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: nothing was left half-written", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mapalign")
 def main():
     """Map two languages' word vectors into one space, and measure the mapping."""
+
+
+_moved = [click.option("--src", "src_path", type=click.Path(exists=True, dir_okay=False),
+                       help="The source vectors, if they moved since the fit (checked "
+                            "against the recorded checksum)."),
+          click.option("--tgt", "tgt_path", type=click.Path(exists=True, dir_okay=False),
+                       help="The target vectors, if they moved since the fit.")]
+
+
+def _moved_options(f):
+    for opt in reversed(_moved):
+        f = opt(f)
+    return f
 
 
 @main.command()
@@ -92,8 +116,8 @@ def main():
 @click.option("--dict", "dictionary", type=click.Path(exists=True, dir_okay=False),
               help="Seed dictionary, 'source target' per line (MUSE format).")
 @click.option("--unsupervised", is_flag=True, help="Learn the mapping with no dictionary.")
-@click.option("-o", "--out", "run_dir", required=True, type=click.Path(file_okay=False),
-              help="Run directory to write.")
+@click.option("-o", "--out", "run_dir", required=True, type=click.Path(),
+              help="Run directory to write (RUN).")
 @click.option("--method", type=click.Choice(METHODS), default="multistep", show_default=True,
               help="Supervised mapping method (see README: chosen by measurement on es-en, "
                    "zh-en and generated pairs).")
@@ -105,11 +129,14 @@ def main():
               help="Normalisation chain of unit, center.")
 @click.option("--max-vocab", type=click.IntRange(min=1), default=200000, show_default=True,
               help="Read only the first N words of each file.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
+              help="Vector file format; auto detects it from the first bytes.")
 @click.option("--encoding-errors", type=click.Choice(ENCODING_ERRORS), default="strict",
               show_default=True, help="What to do with words that are not valid UTF-8.")
-@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
+              help="Where to compute: cpu, gpu (CuPy), or auto (gpu when CuPy sees one).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of every random choice; recorded in the report.")
 @click.option("--init", type=click.Choice(INITS), default="similarity", show_default=True,
               help="Unsupervised initialisation.")
 @click.option("--restarts", type=click.IntRange(min=1), default=3, show_default=True,
@@ -123,17 +150,19 @@ def main():
                    "to count as converged (0: no test).")
 @click.option("--strict", is_flag=True,
               help="Exit with status 3 when the unsupervised criterion says no convergence.")
-@click.option("--adv-epochs", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--adv-epochs", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Adversarial training epochs (--init adversarial).")
 @click.option("--adv-epoch-size", type=click.IntRange(min=1), default=1_000_000,
               show_default=True, help="Samples per adversarial epoch.")
 @click.option("--adv-hidden", type=click.IntRange(min=1), default=2048, show_default=True,
               help="Hidden units of each discriminator layer.")
 @click.option("--force", is_flag=True, help="Overwrite an existing run.")
-@click.option("-q", "--quiet", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr/stdout.")
 def fit(src, tgt, dictionary, unsupervised, run_dir, method, refine, normalize, max_vocab, fmt,
         encoding_errors, device, seed, init, restarts, similarity_vocab, null_draws, strict,
-        adv_epochs, adv_epoch_size, adv_hidden, force, quiet):
-    """Learn a mapping of SRC's vectors onto TGT's and write RUN_DIR."""
+        adv_epochs, adv_epoch_size, adv_hidden, force, as_json, quiet):
+    """Learn a mapping of SRC's vectors onto TGT's and write the run directory RUN (-o)."""
     from .runs import fit_run
 
     if bool(dictionary) == bool(unsupervised):
@@ -174,8 +203,12 @@ def fit(src, tgt, dictionary, unsupervised, run_dir, method, refine, normalize, 
             click.echo("warning: the mapping is probably wrong; try --restarts, another --init, "
                        "or a seed dictionary", err=True)
             if strict:
+                if as_json:
+                    click.echo(json.dumps(report, indent=2, default=str))
                 sys.exit(3)
-    if not quiet:
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+    elif not quiet:
         seed_info = report.get("seed_dictionary")
         if seed_info:
             click.echo(f"seed pairs used {seed_info['pairs_used']}/{seed_info['pairs']} "
@@ -192,70 +225,90 @@ def fit(src, tgt, dictionary, unsupervised, run_dir, method, refine, normalize, 
               help="Retrieve among the first N target words.")
 @click.option("--retrieval", type=click.Choice(["nn", "csls", "both"]), default="both",
               show_default=True)
-@click.option("--device", type=click.Choice(DEVICES), default=None)
+@click.option("--device", type=click.Choice(DEVICES), default=None,
+              help="Where to compute (default: the device the run was fitted on).")
+@_moved_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("-q", "--quiet", is_flag=True)
-def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, as_json, quiet):
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, src_path, tgt_path, as_json,
+             quiet):
     """Bilingual dictionary induction P@1/5/10 of RUN_DIR on a test dictionary."""
     from .runs import evaluate_run
 
     methods = ("nn", "csls") if retrieval == "both" else (retrieval,)
     with _user_errors():
         entry = evaluate_run(run_dir, dictionary, eval_vocab, methods, device,
-                             progress_factory=_progress_factory(quiet))
+                             progress_factory=_progress_factory(quiet), src=src_path,
+                             tgt=tgt_path)
     click.echo(json.dumps(entry["metrics"], indent=2) if as_json else
                format_table(entry["metrics"]))
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(),
+              help="Folder to write the files into (created if missing).")
 @click.option("--vectors/--no-vectors", default=True, show_default=True,
               help="Aligned src.vec and tgt.vec.")
 @click.option("--mapping/--no-mapping", default=True, show_default=True,
               help="W_src.npy and W_tgt.npy.")
 @click.option("--dictionary/--no-dictionary", default=True, show_default=True,
               help="Induced dictionary.txt: 'source target score' lines.")
-@click.option("--dict-vocab", type=click.IntRange(min=1), default=15000, show_default=True)
+@click.option("--dict-vocab", type=click.IntRange(min=1), default=15000, show_default=True,
+              help="Induce the dictionary among the first N words of each side.")
 @click.option("--dict-mode", type=click.Choice(["mutual", "forward"]), default="mutual",
               show_default=True, help="Mutual CSLS best matches, or every source word's best.")
 @click.option("--max-vocab", type=click.IntRange(min=1), default=None,
               help="Export only the first N words of each side.")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
-@click.option("-q", "--quiet", is_flag=True)
+@_moved_options
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
 def export(run_dir, out_dir, vectors, mapping, dictionary, dict_vocab, dict_mode, max_vocab,
-           force, quiet):
+           force, src_path, tgt_path, as_json, quiet):
     """Write RUN_DIR's aligned vectors, mapping matrices and induced dictionary."""
     from .runs import export_run
 
     with _user_errors():
         entry = export_run(run_dir, out_dir, vectors, mapping, dictionary, dict_vocab,
-                           dict_mode, max_vocab, force, progress_factory=_progress_factory(quiet))
-    if not quiet:
+                           dict_mode, max_vocab, force, progress_factory=_progress_factory(quiet),
+                           src=src_path, tgt=tgt_path)
+    if as_json:
+        click.echo(json.dumps(entry, indent=2))
+    elif not quiet:
         click.echo(f"wrote {', '.join(entry['files'])} to {out_dir}")
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("words", nargs=-1, required=True)
-@click.option("-k", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("-k", type=click.IntRange(min=1), default=5, show_default=True,
+              help="How many target words per source word.")
 @click.option("--retrieval", type=click.Choice(["nn", "csls"]), default="csls",
-              show_default=True)
+              show_default=True, help="Nearest neighbour by cosine, or CSLS.")
 @click.option("--vocab", type=click.IntRange(min=1), default=200000, show_default=True,
               help="Retrieve among the first N target words.")
-@click.option("--json", "as_json", is_flag=True)
-def translate(run_dir, words, k, retrieval, vocab, as_json):
-    """The K nearest target words of each source WORD."""
+@_moved_options
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
+def translate(run_dir, words, k, retrieval, vocab, src_path, tgt_path, as_json, quiet):
+    """The K nearest target words of each source WORD. A word missing from the vocabulary is
+    tried lowercased; a word missing both ways exits with status 2."""
     from .runs import translate_run
 
     with _user_errors():
-        result = translate_run(run_dir, list(words), k, retrieval, vocab)
+        result = translate_run(run_dir, list(words), k, retrieval, vocab, src=src_path,
+                               tgt=tgt_path)
+    for word, hit in result.items():
+        if hit is not None and hit["as"] != word and not quiet:
+            click.echo(f"note: {word!r} is not in the source vocabulary; translating "
+                       f"{hit['as']!r}", err=True)
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
     else:
-        for word, hits in result.items():
-            shown = "(not in the source vocabulary)" if hits is None else \
-                "  ".join(f"{t} {s:.3f}" for t, s in hits)
+        for word, hit in result.items():
+            shown = "(not in the source vocabulary)" if hit is None else \
+                "  ".join(f"{t} {s:.3f}" for t, s in hit["translations"])
             click.echo(f"{word}\t{shown}")
     if any(h is None for h in result.values()):
         sys.exit(2)

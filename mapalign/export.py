@@ -21,6 +21,54 @@ class OutputExistsError(FileExistsError):
     pass
 
 
+def check_output_dir(path) -> str:
+    """Fail early, before any expensive work, if the folder ``path`` cannot be created or
+    written: a component of it is a file, or the nearest existing folder is read-only."""
+    path = os.path.abspath(os.fspath(path))
+    probe = path
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise NotADirectoryError(f"{path}: cannot write a folder there, {probe} is a file")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise PermissionError(f"{path}: {probe} is not writable")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_set(out_dir, names, overwrite=False):
+    """Write a set of files into ``out_dir`` all or nothing: the caller writes into the
+    temporary folder this yields; on success every file is moved into place with interrupts
+    (Ctrl-C) held back until the set is complete; on failure nothing in ``out_dir`` changes."""
+    import signal
+    import shutil
+
+    out_dir = check_output_dir(out_dir)
+    if not overwrite:
+        for name in names:
+            if os.path.exists(os.path.join(out_dir, name)):
+                raise OutputExistsError(f"{os.path.join(out_dir, name)} exists "
+                                        "(use --force to overwrite)")
+    os.makedirs(out_dir, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".mapalign-partial-", dir=out_dir)
+    try:
+        yield tmp
+        held = []
+        previous = None
+        with contextlib.suppress(ValueError):  # not the main thread: nothing to hold back
+            previous = signal.signal(signal.SIGINT, lambda *a: held.append(a))
+        try:
+            for name in names:
+                os.replace(os.path.join(tmp, name), os.path.join(out_dir, name))
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        if held:
+            raise KeyboardInterrupt
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_file(path, mode="wb", overwrite=True):
     """Open a temporary file beside ``path``; on success it replaces ``path``."""
@@ -46,7 +94,8 @@ def atomic_file(path, mode="wb", overwrite=True):
         raise
 
 
-def write_vec(path, words: Sequence[str], vectors: np.ndarray, overwrite=True, precision=6):
+def write_vec(path, words: Sequence[str], vectors: np.ndarray, overwrite=True, precision=6,
+              progress=None):
     """word2vec/fastText text format with an ``N D`` header. Rows are formatted a block at a
     time with one C-level ``%`` over the whole block (no Python loop per row)."""
     vectors = np.asarray(vectors, dtype=np.float32)
@@ -65,6 +114,8 @@ def write_vec(path, words: Sequence[str], vectors: np.ndarray, overwrite=True, p
             cells[:, 0] = words[a:b]
             cells[:, 1:] = vectors[a:b].astype(np.float64)
             f.write(((row * (b - a)) % tuple(cells.ravel().tolist())).encode("utf-8"))
+            if progress:
+                progress(b - a)
 
 
 def write_npy(path, array, overwrite=True):

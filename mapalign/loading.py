@@ -2,10 +2,12 @@
 bilingual dictionaries, with errors that name the file and the line."""
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import struct
 import warnings
+import zlib
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -83,26 +85,37 @@ def _parse_header(line: bytes):
     return None
 
 
+def _looks_like_text(region: bytes) -> bool:
+    """Whether the bytes after a row's word read as text numbers (printable ASCII with a
+    digit). word2vec binary floats almost never do: most of their bytes are outside ASCII."""
+    return bool(region) and all(32 <= b < 127 or b in (9, 13) for b in region) and \
+        any(48 <= b < 58 for b in region)
+
+
 def detect_format(path) -> str:
-    """``fasttext-bin``, ``word2vec-binary`` or ``text``, from the file's first bytes."""
+    """``fasttext-bin``, ``word2vec-binary`` or ``text``, from the file's first bytes.
+
+    A file with an ``N D`` header is word2vec binary only when its first row's values are not
+    text; an odd text row (bytes that are not UTF-8 in the word, a dimension that disagrees
+    with the header, a non-numeric value) stays text, so that the text reader can say what is
+    wrong and where."""
     with _open(path) as f:
         head = f.read(4)
     if len(head) == 4 and struct.unpack("<i", head)[0] == _FASTTEXT_MAGIC:
         return "fasttext-bin"
     with _open(path) as f:
-        header = _parse_header(f.readline())
+        header = _parse_header(_strip_bom(f.readline()))
         if header is None:
             return "text"
-        # a text row is a word and D numbers, at most a few dozen bytes each
         line = f.readline(32 * header[1] + 4096)
     if not line:
         return "text"
-    try:
-        values = line.decode("utf-8").split()[1:]
-        [float(v) for v in values]
-    except (UnicodeDecodeError, ValueError):
-        return "word2vec-binary"
-    return "text" if len(values) == header[1] else "word2vec-binary"
+    _, _, values = line.rstrip(b"\r\n").partition(b" ")
+    return "text" if _looks_like_text(values) else "word2vec-binary"
+
+
+def _strip_bom(line: bytes) -> bytes:
+    return line[3:] if line.startswith(b"\xef\xbb\xbf") else line
 
 
 def load_embeddings(path, max_vocab: Optional[int] = None, fmt: str = "auto",
@@ -131,7 +144,9 @@ def load_embeddings(path, max_vocab: Optional[int] = None, fmt: str = "auto",
     if fmt == "fasttext-bin":
         return _load_fasttext_bin(path, max_vocab, encoding_errors)
     reader = _read_text if fmt == "text" else _read_word2vec_binary
-    words, blocks, stats = reader(path, max_vocab, encoding_errors, progress or (lambda n: None))
+    with _gzip_errors(path):
+        words, blocks, stats = reader(path, max_vocab, encoding_errors,
+                                      progress or (lambda n: None))
     if not words:
         raise FormatError(path, None, "no word vectors in file")
     vectors = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
@@ -143,7 +158,29 @@ def load_embeddings(path, max_vocab: Optional[int] = None, fmt: str = "auto",
         warnings.warn(f"{path}: {stats['duplicates']} duplicate words; the first vector of each "
                       f"was kept (first duplicate {stats['first_duplicate']!r} at line "
                       f"{stats['first_duplicate_line']})", stacklevel=2)
+    zero = int(np.count_nonzero(~vectors.any(axis=1)))
+    if zero:
+        first = words[int(np.flatnonzero(~vectors.any(axis=1))[0])]
+        warnings.warn(f"{path}: {zero} all-zero vectors (first {first!r}); they have no "
+                      "direction and are never retrieved as translations", stacklevel=2)
     return Embeddings(words, vectors, path=path)
+
+
+@contextlib.contextmanager
+def _gzip_errors(path):
+    """A truncated or corrupt gzip stream is a format error of the file, not a crash."""
+    try:
+        yield
+    except EOFError:
+        raise FormatError(path, None, "the gzip data ends early (truncated file)") from None
+    except (gzip.BadGzipFile, zlib.error) as e:
+        raise FormatError(path, None, f"corrupt gzip data ({e})") from None
+
+
+def _is_binary(raw: bytes) -> bool:
+    """Control bytes that no text encoding produces in a word: raw float data."""
+    controls = sum(1 for b in raw if b < 32 and b not in (9, 10, 13))
+    return b"\x00" in raw or controls > max(2, len(raw) // 10)
 
 
 class _Rows:
@@ -161,6 +198,10 @@ class _Rows:
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError as e:
+            if _is_binary(raw):
+                raise FormatError(self.path, lineno, "binary data where a text row was "
+                                                     "expected (a word2vec binary file? try "
+                                                     "--format word2vec-binary)") from None
             if errors == "strict":
                 raise FormatError(self.path, lineno,
                                   f"bytes that are not UTF-8 at column {e.start + 1}: "
@@ -206,8 +247,8 @@ def _parse_chunk(path, texts: List[str], linenos: List[int], dim: int) -> np.nda
     for text, lineno in zip(texts, linenos):
         fields = text.split()
         if len(fields) != dim:
-            raise FormatError(path, lineno, f"expected a word and {dim} values, found "
-                                            f"{len(fields) + 1} fields")
+            raise FormatError(path, lineno, f"expected a word and {dim} values, found a word "
+                                            f"and {len(fields)} values")
         for v in fields:
             try:
                 float(v)
@@ -219,7 +260,7 @@ def _parse_chunk(path, texts: List[str], linenos: List[int], dim: int) -> np.nda
 def _read_text(path, max_vocab, encoding_errors, progress):
     rows = _Rows(path)
     with _open(path) as f:
-        first = f.readline()
+        first = _strip_bom(f.readline())
         header = _parse_header(first)
         n_header, dim = header if header else (None, None)
         if header is not None and dim < 1:
@@ -343,11 +384,17 @@ def _load_fasttext_bin(path, max_vocab, encoding_errors):
 
 def load_dictionary(path) -> List[Tuple[str, str]]:
     """Read a bilingual dictionary: ``source target`` per line (MUSE format; tabs allowed;
-    several lines per source word allowed; blank lines skipped; exact repeats dropped)."""
+    several lines per source word allowed; blank lines skipped; exact repeats dropped). A
+    third numeric column (a score, as ``mapalign export`` writes) is accepted and ignored;
+    a UTF-8 byte-order mark is skipped."""
     path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file")
     pairs, seen = [], set()
-    with _open(path) as f:
+    with _open(path) as f, _gzip_errors(path):
         for lineno, raw in enumerate(f, start=1):
+            if lineno == 1:
+                raw = _strip_bom(raw)
             try:
                 line = raw.decode("utf-8").strip()
             except UnicodeDecodeError as e:
@@ -356,6 +403,14 @@ def load_dictionary(path) -> List[Tuple[str, str]]:
             if not line:
                 continue
             fields = line.split()
+            if len(fields) == 3:
+                try:
+                    float(fields[2])
+                except ValueError:
+                    raise FormatError(path, lineno, f"expected 'source target' or 'source "
+                                                    f"target score', found a third field "
+                                                    f"{fields[2]!r} that is not a number")
+                fields = fields[:2]
             if len(fields) != 2:
                 raise FormatError(path, lineno, f"expected 'source target', found "
                                                 f"{len(fields)} fields")

@@ -52,12 +52,15 @@ class Mapping:
         self.W_src_ = asnumpy(W_src)
         self.W_tgt_ = asnumpy(W_tgt)
 
-    def transform_source(self, X, xp=np):
-        """Map raw source vectors (rows) into the shared space."""
+    def transform_source(self, X, xp=None):
+        """Map raw source vectors (rows) into the shared space; the result lives where ``X``
+        does (numpy or cupy) unless ``xp`` says otherwise."""
+        xp = xp or get_array_module(X)
         return self._transform(X, xp, [to_device(m, xp) for m in self.src_means_], self.W_src_)
 
-    def transform_target(self, Z, xp=np):
-        """Map raw target vectors (rows) into the shared space."""
+    def transform_target(self, Z, xp=None):
+        """Map raw target vectors (rows) into the shared space (see :meth:`transform_source`)."""
+        xp = xp or get_array_module(Z)
         return self._transform(Z, xp, [to_device(m, xp) for m in self.tgt_means_], self.W_tgt_)
 
     def _transform(self, X, xp, means, W):
@@ -79,21 +82,22 @@ class Mapping:
         embeddings' subword model when it has one (fastText ``.bin``), else KeyError.
         """
         S, T = self.mapped(src, tgt, vocab, vocab, xp)
-        Q = self.transform_source(np.stack([src.vector(w) for w in words]), xp)
+        Q = self.transform_source(to_device(np.stack([src.vector(w) for w in words]), xp), xp)
         idx, scores = nearest(Q, T, k, method, csls_k, sources=S, budget=budget)
         return [[(tgt.words[j], float(v)) for j, v in zip(row_i, row_v)]
                 for row_i, row_v in zip(idx, scores)]
 
     def induce_dictionary(self, src: Embeddings, tgt: Embeddings, vocab: int = 15000,
                           mode: str = "mutual", method: str = "csls", csls_k: int = 10,
-                          xp=np, budget: int = DEFAULT_BUDGET):
+                          xp=np, budget: int = DEFAULT_BUDGET, progress=None):
         """A dictionary ``[(source, target, score)]`` over the ``vocab`` most frequent words:
-        ``mutual`` keeps mutual best matches, ``forward`` the best target of every source."""
+        ``mutual`` keeps mutual best matches, ``forward`` the best target of every source.
+        ``progress`` is called with the number of source words done."""
         S, T = self.mapped(src, tgt, vocab, vocab, xp)
         if mode == "mutual":
-            i, j, v = mutual_nearest(S, T, method, csls_k, budget)
+            i, j, v = mutual_nearest(S, T, method, csls_k, budget, progress=progress)
         elif mode == "forward":
-            j, v = nearest(S, T, 1, method, csls_k, budget=budget)
+            j, v = nearest(S, T, 1, method, csls_k, budget=budget, progress=progress)
             i, j, v = np.arange(len(j)), j[:, 0], v[:, 0]
         else:
             raise ValueError(f"mode must be 'mutual' or 'forward', not {mode!r}")
@@ -144,7 +148,9 @@ class SupervisedAligner(Mapping):
         if not 0 < self.holdout < 1:
             raise ValueError("holdout must be in (0, 1)")
 
-    def fit(self, src: Embeddings, tgt: Embeddings, pairs: Sequence[Tuple[str, str]]):
+    def fit(self, src: Embeddings, tgt: Embeddings, pairs: Sequence[Tuple[str, str]],
+            progress=None):
+        """Fit on ``pairs``; ``progress`` (a callable taking a message) hears each round."""
         t0 = time.perf_counter()
         self._validate()
         s_rows, t_rows, self.seed_info_ = index_pairs(pairs, src, tgt)
@@ -154,23 +160,26 @@ class SupervisedAligner(Mapping):
         solve = make_solver(self.method, X, Z, self.multistep or MULTISTEP,
                             self.rcsls or RCSLS())
         if self.refine == "auto":
-            rounds, self.refine_choice_ = self._choose_rounds(X, Z, solve, s_rows, t_rows)
+            rounds, self.refine_choice_ = self._choose_rounds(X, Z, solve, s_rows, t_rows,
+                                                              progress)
         else:
             rounds, self.refine_choice_ = int(self.refine), {"rounds": int(self.refine),
                                                              "chosen_by": "setting"}
-        W_src, W_tgt, self.history_ = self._refine(X, Z, solve, s_rows, t_rows, rounds)
+        W_src, W_tgt, self.history_ = self._refine(X, Z, solve, s_rows, t_rows, rounds,
+                                                   log=progress)
         self._store(W_src, W_tgt)
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
-    def _refine(self, X, Z, solve, s_rows, t_rows, rounds, criterion=None):
+    def _refine(self, X, Z, solve, s_rows, t_rows, rounds, criterion=None, log=None):
         xp = get_array_module(X)
         rows = (to_device(s_rows, xp), to_device(t_rows, xp))
         opts = RefineOptions(rounds=rounds, vocab=self.refine_vocab, csls_k=self.csls_k,
                              induction=self.induction, budget=self.budget)
-        return refine(X, Z, solve, opts, rows=rows, seed_rows=rows, criterion=criterion)
+        return refine(X, Z, solve, opts, rows=rows, seed_rows=rows, criterion=criterion,
+                      log=log)
 
-    def _choose_rounds(self, X, Z, solve, s_rows, t_rows):
+    def _choose_rounds(self, X, Z, solve, s_rows, t_rows, log=None):
         """Rounds of refinement by P@1 on held-out seed source words."""
         xp = get_array_module(X)
         # the least frequent seed words are held out: test dictionaries are built the same
@@ -192,7 +201,8 @@ class SupervisedAligner(Mapping):
             return float(100 * np.mean([idx[n, 0] in gold[q] for n, q in enumerate(queries)]))
 
         _, _, hist = self._refine(X, Z, solve, s_rows[~is_held], t_rows[~is_held],
-                                  self.max_refine, criterion=heldout_p1)
+                                  self.max_refine, criterion=heldout_p1,
+                                  log=(lambda m: log("choosing rounds: " + m)) if log else None)
         scores = [(h["criterion"], -h["round"]) for h in hist if "criterion" in h]
         best = max(scores)
         rounds = -best[1]

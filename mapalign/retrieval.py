@@ -137,11 +137,11 @@ def nearest(Q, T, k: int = 10, method: str = "csls", csls_k: int = 10, r_target=
 
 
 def mutual_nearest(S, T, method: str = "csls", csls_k: int = 10,
-                   budget: int = DEFAULT_BUDGET):
+                   budget: int = DEFAULT_BUDGET, progress=None):
     """Pairs ``(i, j)`` where target ``j`` is the best match of source ``i`` and source ``i``
     the best match of target ``j`` (the dictionary induction of Conneau et al., 2018).
     Returns numpy ``(src_rows, tgt_rows, scores)``."""
-    fwd, fwd_s = nearest(S, T, 1, method, csls_k, budget=budget)
+    fwd, fwd_s = nearest(S, T, 1, method, csls_k, budget=budget, progress=progress)
     bwd, _ = nearest(T, S, 1, method, csls_k, budget=budget)
     fwd, bwd, fwd_s = fwd[:, 0], bwd[:, 0], fwd_s[:, 0]
     src = np.flatnonzero(bwd[fwd] == np.arange(len(fwd)))

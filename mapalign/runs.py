@@ -22,8 +22,10 @@ import numpy as np
 
 from . import __version__
 from .evaluation import evaluate_bdi
-from .export import OutputExistsError, atomic_file, write_dictionary, write_json, write_npy, \
-    write_vec
+from .backend import resolve_device
+from .export import OutputExistsError, atomic_file, atomic_set, check_output_dir, \
+    write_dictionary, write_json, write_npy, write_vec
+from .loading import FormatError
 from .loading import Embeddings, load_dictionary, load_embeddings
 from .mapping import Mapping, SupervisedAligner
 
@@ -106,10 +108,18 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
     """
     if (dictionary is None) == (not unsupervised):
         raise ValueError("give a seed dictionary, or ask for an unsupervised fit (not both)")
+    # cheap checks first: nothing expensive runs before the output, the device and the
+    # dictionary are known to be usable
+    check_output_dir(run_dir)
     report_path = os.path.join(run_dir, REPORT)
     if os.path.exists(report_path) and not force:
         raise OutputExistsError(f"{run_dir} already holds a run (use --force to overwrite)")
+    resolve_device(device)
     watch, warned = Stopwatch(), []
+    pairs = None
+    if dictionary is not None:
+        with watch("load_dictionary"):
+            pairs = load_dictionary(dictionary)
     progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
     sides = {}
     for side, path in (("source", src_path), ("target", tgt_path)):
@@ -131,8 +141,6 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
         with watch("fit"):
             model.fit(src, tgt, progress=echo)
     else:
-        with watch("load_dictionary"):
-            pairs = load_dictionary(dictionary)
         inputs["dictionary"] = dict(file_info(dictionary), pairs=len(pairs))
         model = SupervisedAligner(method=method, refine=refine, normalize=normalize,
                                   device=device, seed=seed)
@@ -140,7 +148,7 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
                                               if k not in ("normalize", "device", "budget",
                                                            "multistep", "rcsls")})
         with watch("fit"):
-            model.fit(src, tgt, pairs)
+            model.fit(src, tgt, pairs, progress=echo)
     report = {
         "mapalign_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -176,16 +184,29 @@ def _rows_hint(path, max_vocab):
 
 def load_run(run_dir):
     """``(mapping, report)`` of a run directory; checks that the two belong together."""
+    import json
+
     report_path = os.path.join(run_dir, REPORT)
     if not os.path.exists(report_path):
         raise FileNotFoundError(f"{run_dir}: no {REPORT} (not a run directory, or its fit "
                                 "did not finish)")
-    import json
-
-    with open(report_path, encoding="utf-8") as f:
-        report = json.load(f)
+    with open(report_path, "rb") as f:
+        raw = f.read()
+    try:
+        report = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise FormatError(report_path, None, f"not UTF-8 text ({e.reason})") from None
+    except json.JSONDecodeError as e:
+        raise FormatError(report_path, e.lineno, f"not valid JSON: {e.msg}") from None
+    missing = [k for k in ("mapping", "settings", "inputs")
+               if not isinstance(report, dict) or not isinstance(report.get(k), dict)]
+    if missing:
+        raise FormatError(report_path, None, "not a mapalign run report (no "
+                          f"{', '.join(repr(k) for k in missing)} entry)")
     path = os.path.join(run_dir, MAPPING)
-    if sha256(path) != report["mapping"]["sha256"]:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: the run's mapping is missing: fit again")
+    if sha256(path) != report["mapping"].get("sha256"):
         raise ValueError(f"{path} does not match {report_path} (an interrupted overwrite?): "
                          "fit again")
     with np.load(path) as z:
@@ -194,18 +215,26 @@ def load_run(run_dir):
     return model, report
 
 
-def load_run_inputs(report, verify=True, progress_factory=None, echo=None):
-    """Read the run's source and target vectors again, as ``fit`` read them."""
+def load_run_inputs(report, verify=True, progress_factory=None, echo=None, src=None,
+                    tgt=None):
+    """Read the run's source and target vectors again, as ``fit`` read them. ``src``/``tgt``
+    name the files where they have moved; they are accepted when their checksum is the one
+    the run recorded."""
     progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
     s = report["settings"]
     out, warned = [], []
-    for side in ("source", "target"):
+    for side, moved in (("source", src), ("target", tgt)):
         info = report["inputs"][side]
-        path = info["path"]
+        path = os.fspath(moved) if moved is not None else info["path"]
         if not os.path.exists(path):
-            raise FileNotFoundError(f"{path}: the run's {side} vectors are gone")
-        if verify and (os.path.getsize(path) != info["bytes"] or sha256(path) != info["sha256"]):
-            raise ValueError(f"{path} changed since the run was fitted (checksum differs)")
+            flag = "--src" if side == "source" else "--tgt"
+            raise FileNotFoundError(f"{path}: the run's {side} vectors are gone (give their "
+                                    f"new place with {flag})")
+        if (verify or moved is not None) and (os.path.getsize(path) != info["bytes"]
+                                              or sha256(path) != info["sha256"]):
+            what = "is not the file the run was fitted on" if moved is not None else \
+                "changed since the run was fitted"
+            raise ValueError(f"{path} {what} (checksum differs)")
         with collect_warnings(warned), progress_factory(f"loading {side}",
                                                         _rows_hint(path, s["max_vocab"])) as bar:
             out.append(load_embeddings(path, s["max_vocab"], s["format"], s["encoding_errors"],
@@ -224,16 +253,21 @@ def _update_report(run_dir, key, entry):
 
 
 def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"), device=None,
-                 progress_factory=None, record=True) -> dict:
+                 progress_factory=None, record=True, src=None, tgt=None) -> dict:
     """BDI precision of a run on a test dictionary; appended to the run's report."""
     model, report = load_run(run_dir)
+    device = resolve_device(device or report.get("device_used", "cpu"))
     watch = Stopwatch()
     with watch("load"):
-        src, tgt = load_run_inputs(report, progress_factory=progress_factory)
         pairs = load_dictionary(dictionary)
+        src, tgt = load_run_inputs(report, progress_factory=progress_factory, src=src, tgt=tgt)
     with watch("evaluate"):
         result = evaluate_bdi(model, src, tgt, pairs, methods=methods, eval_vocab=eval_vocab,
-                              device=device or report["settings"]["device"])
+                              device=device)
+    if not result.get("queries"):
+        raise ValueError(f"{dictionary}: none of its {result['pairs']} pairs has both words in "
+                         f"the run's vocabularies (targets limited to the first "
+                         f"{result['eval_vocab']} words): nothing to evaluate")
     entry = dict(dictionary=file_info(dictionary), metrics=result, timings_s=watch.seconds,
                  created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     if record:
@@ -242,46 +276,58 @@ def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"),
 
 
 def export_run(run_dir, out_dir, vectors=True, mapping=True, dictionary=True, dict_vocab=15000,
-               dict_mode="mutual", max_vocab=None, force=False, progress_factory=None) -> dict:
+               dict_mode="mutual", max_vocab=None, force=False, progress_factory=None,
+               src=None, tgt=None) -> dict:
     """Write aligned ``src.vec``/``tgt.vec``, ``W_src.npy``/``W_tgt.npy`` and the induced
-    ``dictionary.txt`` (``source target score``) into ``out_dir``."""
+    ``dictionary.txt`` (``source target score``) into ``out_dir``, as one set: an interrupted
+    export leaves ``out_dir`` as it was."""
     model, report = load_run(run_dir)
-    names = ([("src.vec", "vectors"), ("tgt.vec", "vectors")] if vectors else []) + \
-        ([("W_src.npy", "mapping"), ("W_tgt.npy", "mapping")] if mapping else []) + \
-        ([("dictionary.txt", "dictionary")] if dictionary else [])
+    names = (["src.vec", "tgt.vec"] if vectors else []) + \
+        (["W_src.npy", "W_tgt.npy"] if mapping else []) + \
+        (["dictionary.txt"] if dictionary else [])
     if not names:
         raise ValueError("nothing to export")
-    if not force:
-        for name, _ in names:
-            if os.path.exists(os.path.join(out_dir, name)):
-                raise OutputExistsError(f"{os.path.join(out_dir, name)} exists "
-                                        "(use --force to overwrite)")
+    progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
     written = {}
-    if mapping:
-        write_npy(os.path.join(out_dir, "W_src.npy"), model.W_src_)
-        write_npy(os.path.join(out_dir, "W_tgt.npy"), model.W_tgt_)
-    if vectors or dictionary:
-        src, tgt = load_run_inputs(report, progress_factory=progress_factory)
-    if vectors:
-        S, T = model.mapped(src, tgt, max_vocab, max_vocab)
-        write_vec(os.path.join(out_dir, "src.vec"), src.words[:max_vocab], S)
-        write_vec(os.path.join(out_dir, "tgt.vec"), tgt.words[:max_vocab], T)
-        written.update(source_words=len(S), target_words=len(T))
-    if dictionary:
-        entries = model.induce_dictionary(src, tgt, vocab=dict_vocab, mode=dict_mode)
-        write_dictionary(os.path.join(out_dir, "dictionary.txt"), entries)
-        written["dictionary_pairs"] = len(entries)
-    entry = dict(out_dir=os.path.abspath(out_dir), files=[n for n, _ in names],
+    with atomic_set(out_dir, names, overwrite=force) as tmp:
+        if mapping:
+            write_npy(os.path.join(tmp, "W_src.npy"), model.W_src_)
+            write_npy(os.path.join(tmp, "W_tgt.npy"), model.W_tgt_)
+        if vectors or dictionary:
+            src, tgt = load_run_inputs(report, progress_factory=progress_factory, src=src,
+                                       tgt=tgt)
+        if vectors:
+            S, T = model.mapped(src, tgt, max_vocab, max_vocab)
+            for name, words, M in (("src.vec", src.words, S), ("tgt.vec", tgt.words, T)):
+                with progress_factory(f"writing {name}", len(M)) as bar:
+                    write_vec(os.path.join(tmp, name), words[:max_vocab], M, progress=bar)
+            written.update(source_words=len(S), target_words=len(T))
+        if dictionary:
+            with progress_factory("inducing the dictionary", min(dict_vocab, len(src))) as bar:
+                entries = model.induce_dictionary(src, tgt, vocab=dict_vocab, mode=dict_mode,
+                                                  progress=bar)
+            write_dictionary(os.path.join(tmp, "dictionary.txt"), entries)
+            written["dictionary_pairs"] = len(entries)
+    entry = dict(out_dir=os.path.abspath(out_dir), files=names,
                  dict_vocab=dict_vocab, dict_mode=dict_mode, max_vocab=max_vocab, **written)
     _update_report(run_dir, "exports", entry)
     return entry
 
 
-def translate_run(run_dir, words, k=10, method="csls", vocab=200000):
-    """``{word: [(target, score), ...]}``; words outside the vocabulary (and without a
-    subword model) map to None."""
+def translate_run(run_dir, words, k=10, method="csls", vocab=200000, src=None, tgt=None):
+    """``{word: {"as": looked_up, "translations": [(target, score), ...]}}``. A word missing
+    from the source vocabulary is looked up lowercased (``as`` says so); one still missing
+    (and without a subword model) maps to None."""
     model, report = load_run(run_dir)
-    src, tgt = load_run_inputs(report)
-    known = [w for w in words if w in src or src.oov is not None]
-    found = dict(zip(known, model.translate(src, tgt, known, k, method, vocab))) if known else {}
-    return {w: found.get(w) for w in words}
+    src_emb, tgt_emb = load_run_inputs(report, src=src, tgt=tgt)
+    lookup = {}
+    for w in words:
+        if w in src_emb or src_emb.oov is not None:
+            lookup[w] = w
+        elif w.lower() in src_emb:
+            lookup[w] = w.lower()
+    known = sorted(set(lookup.values()))
+    found = dict(zip(known, model.translate(src_emb, tgt_emb, known, k, method, vocab))) \
+        if known else {}
+    return {w: ({"as": lookup[w], "translations": found[lookup[w]]} if w in lookup else None)
+            for w in words}

@@ -100,7 +100,7 @@ def test_max_vocab_stops_reading(tmp_path):
 
 
 @pytest.mark.parametrize("text,line,message", [
-    ("2 3\na 1 2 3\nb 1 2\n", 3, "expected a word and 3 values, found 3 fields"),
+    ("2 3\na 1 2 3\nb 1 2\n", 3, "expected a word and 3 values, found a word and 2 values"),
     ("2 3\na 1 2 3\nb 1 x 3\n", 3, "non-numeric value 'x'"),
     ("2 3\na 1 2 3\nb 1 nan 3\n", 3, "non-finite"),
     ("2 3\na 1 inf 3\nb 1 2 3\n", 2, "non-finite"),

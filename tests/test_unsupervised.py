@@ -176,3 +176,10 @@ def test_cli_unsupervised_records_seed_and_criterion(tmp_path, easy):
     assert report["unsupervised"]["criterion"] > test["null_level"] + test["margin"]
     assert report["settings"]["null_draws"] == 1
     assert report["unsupervised"]["null_draws"][0]["seed"] != 7
+
+
+def test_unequal_dimensions_are_refused_before_any_work(easy):
+    src, tgt, _, _ = easy
+    small = Embeddings(tgt.words, tgt.vectors[:, :20])
+    with pytest.raises(ValueError, match="source 30, target 20"):
+        UnsupervisedAligner().fit(src, small)

@@ -6,6 +6,7 @@ vectors from target vectors; after every mapping step ``W`` is pulled back towar
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
@@ -63,7 +64,7 @@ def _bce_grad(logit, y):
     xp = get_array_module(logit)
     p = 1 / (1 + xp.exp(-logit))
     loss = -xp.mean(y * xp.log(p + 1e-12) + (1 - y) * xp.log(1 - p + 1e-12))
-    return float(loss), (p - y) / len(y)
+    return loss, (p - y) / len(y)
 
 
 def adversarial_init(X, Z, rng, epochs=5, epoch_size=1_000_000, batch=32, dis_steps=5,
@@ -79,9 +80,14 @@ def adversarial_init(X, Z, rng, epochs=5, epoch_size=1_000_000, batch=32, dis_st
     n_x, n_z = min(most_frequent, len(X)), min(most_frequent, len(Z))
     y = xp.concatenate([xp.full(batch, 1 - smooth), xp.full(batch, smooth)]).astype(xp.float32)
     best_W, best_c, history = W.copy(), -np.inf, []
+    steps = max(1, epoch_size // batch)
+    shown = time.perf_counter()
     for epoch in range(epochs):
-        losses = []
-        for _ in range(max(1, epoch_size // batch)):
+        loss_sum, correct, seen = 0.0, 0.0, 0  # device scalars, read once per epoch
+        for step in range(steps):
+            if log and time.perf_counter() - shown > 5:  # a clock read: no device sync
+                log(f"adversarial: epoch {epoch + 1}/{epochs}, step {step}/{steps}")
+                shown = time.perf_counter()
             for _ in range(dis_steps):
                 xb = X[to_device(rng.integers(0, n_x, batch), xp)] @ W
                 zb = Z[to_device(rng.integers(0, n_z, batch), xp)]
@@ -89,10 +95,13 @@ def adversarial_init(X, Z, rng, epochs=5, epoch_size=1_000_000, batch=32, dis_st
                 if input_dropout:
                     keep = to_device(rng.random(inp.shape, dtype=np.float32) >= input_dropout, xp)
                     inp = inp * keep / (1 - input_dropout)
-                loss, g = _bce_grad(dis.forward(inp), y)
+                logit = dis.forward(inp)
+                loss, g = _bce_grad(logit, y)
+                correct = correct + xp.sum((logit > 0) == (y > 0.5))
+                seen += len(y)
                 grads, _ = dis.backward(g)
                 dis.step(grads, dis_lr)
-                losses.append(loss)
+                loss_sum = loss_sum + loss
             # the mapping tries to make the discriminator call mapped source "target"
             xs = X[to_device(rng.integers(0, n_x, batch), xp)]
             _, g = _bce_grad(dis.forward(xs @ W), 1 - y[:batch])
@@ -100,11 +109,13 @@ def adversarial_init(X, Z, rng, epochs=5, epoch_size=1_000_000, batch=32, dis_st
             W -= map_lr * (xs.T @ g_in)
             W = (1 + beta) * W - beta * (W @ W.T) @ W
         c = criterion(W) if criterion else float("nan")
-        history.append({"epoch": epoch + 1, "dis_loss": float(np.mean(losses)), "criterion": c,
+        dis_loss, dis_acc = float(loss_sum) / max(1, seen // len(y)), float(correct) / max(1, seen)
+        history.append({"epoch": epoch + 1, "dis_loss": dis_loss, "dis_accuracy": dis_acc,
+                        "criterion": c,
                         "dis_lr": dis_lr, "map_lr": map_lr})
         if log:
-            log(f"adversarial: epoch {epoch + 1}, discriminator loss {np.mean(losses):.4f}, "
-                f"criterion {c:.4f}")
+            log(f"adversarial: epoch {epoch + 1}, discriminator loss {dis_loss:.4f}, "
+                f"accuracy {dis_acc:.3f}, criterion {c:.4f}")
         if c > best_c:
             best_W, best_c = W.copy(), c
         elif map_lr * lr_shrink >= min_lr:  # plateau of the criterion: shrink
