@@ -61,7 +61,9 @@ def test_default_succeeds_on_the_hard_pair(hard, hard_default):
     assert evaluate_bdi(model, src, tgt, train + test)["csls"]["p@1"] > 20
     assert model.criterion_ > model.convergence_["null_level"] + model.convergence_["margin"]
     # the restarts differ in what the initialisation sees, and the best is kept
-    assert [r["similarity_vocab"] for r in model.restarts_] == [1000, 2000, 4000]
+    vocabs = [r["similarity_vocab"] for r in model.restarts_]
+    assert vocabs == [1000, 2000, 4000][:len(vocabs)] and len(vocabs) >= 2
+    assert model.stopped_early_ == (len(vocabs) < 3)
     assert model.criterion_ == pytest.approx(max(r["criterion"] for r in model.restarts_))
 
 

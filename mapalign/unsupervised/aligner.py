@@ -34,14 +34,15 @@ class UnsupervisedAligner(Mapping):
 
     ``converged_`` comes from :func:`~mapalign.unsupervised.criterion.convergence_test`:
     ``null_draws`` random starts go through the same procedure and the run must beat the best
-    of them by ``margin``.
+    of them by ``margin``. The null runs first; with ``early_stop`` the starts stop once two
+    of them have found one solution (translating most criterion words alike) that passes.
     """
 
     def __init__(self, init="similarity", refine=5, restarts=3, seed=0,
                  normalize="unit,center,unit", device="cpu", csls_k=10, refine_vocab=15000,
                  criterion_vocab=10000, null_draws=2, margin=0.03,
                  similarity_vocab=(1000, 2000, 4000), self_learning=True, final="multistep",
-                 final_induction="mutual",
+                 final_induction="mutual", early_stop=True,
                  self_learning_vocab=20000, keep_prob=0.1, keep_multiplier=2.0,
                  keep_interval=5, self_learning_threshold=1e-3, adv_epochs=5, adv_epoch_size=1_000_000, adv_batch=32,
                  adv_dis_steps=5, adv_hidden=2048, adv_layers=2, adv_input_dropout=0.1,
@@ -111,24 +112,7 @@ class UnsupervisedAligner(Mapping):
             entry["criterion"] = c
             return W_src, c, trans
 
-        self.restarts_ = []
-        best = None
-        for r in range(self.restarts):
-            seed = self.seed + r
-            entry = {"seed": seed}
-            t = time.perf_counter()
-            log(f"restart {r + 1}/{self.restarts} (seed {seed}): {self.init} initialisation")
-            rows, W0 = self._initial(X, Z, src, tgt, r, np.random.default_rng(seed), crit,
-                                     entry, log)
-            W, c, trans = procedure(entry, default_rng(xp, seed), rows, W0)
-            entry["seconds"] = time.perf_counter() - t
-            self.restarts_.append(entry)
-            log(f"restart {r + 1}/{self.restarts} (seed {seed}): criterion {c:.4f}")
-            if best is None or c > best[1]:
-                best = (W, c, trans, seed)
-        W, self.criterion_, trans, self.best_seed_ = best
-
-        # the null: random starts through the same procedure
+        # the null first: random starts through the same procedure
         null, self.null_draws_ = [], []
         n0 = min(max(self._similarity_vocabs()), len(X), len(Z))
         for d in range(self.null_draws):
@@ -141,6 +125,35 @@ class UnsupervisedAligner(Mapping):
             log(f"null draw {d + 1}/{self.null_draws} (random start): criterion {c:.4f}")
             null.append((c, t_null))
             self.null_draws_.append(entry)
+
+        # then the starts; once two of them reach one solution that passes the test, the
+        # remaining starts are skipped (``early_stop``)
+        self.restarts_ = []
+        found = []  # (W, criterion, translations, seed)
+        for r in range(self.restarts):
+            seed = self.seed + r
+            entry = {"seed": seed}
+            t = time.perf_counter()
+            log(f"restart {r + 1}/{self.restarts} (seed {seed}): {self.init} initialisation")
+            rows, W0 = self._initial(X, Z, src, tgt, r, np.random.default_rng(seed), crit,
+                                     entry, log)
+            W, c, trans = procedure(entry, default_rng(xp, seed), rows, W0)
+            entry["seconds"] = time.perf_counter() - t
+            self.restarts_.append(entry)
+            log(f"restart {r + 1}/{self.restarts} (seed {seed}): criterion {c:.4f}")
+            found.append((W, c, trans, seed))
+            best = max(found, key=lambda f: f[1])
+            if self.early_stop and null and len(found) > 1 and \
+                    convergence_test(best[1], best[2], null, self.margin)["converged"]:
+                agree = [float(xp.mean(f[2] == best[2])) for f in found if f is not best]
+                if max(agree) >= 0.5:
+                    log(f"restart {r + 1}: two starts found the same solution; "
+                        "skipping the remaining starts")
+                    self.stopped_early_ = True
+                    break
+        else:
+            self.stopped_early_ = False
+        W, self.criterion_, trans, self.best_seed_ = max(found, key=lambda f: f[1])
         self.convergence_ = convergence_test(self.criterion_, trans, null, self.margin)
         for entry, test in zip(self.null_draws_, self.convergence_["null"]):
             entry.update(agreement=test["agreement"], same_solution=test["same_solution"])
@@ -189,6 +202,7 @@ class UnsupervisedAligner(Mapping):
         return {"unsupervised": {"criterion": self.criterion_, "converged": self.converged_,
                                  "convergence_test": self._test_summary(),
                                  "best_seed": self.best_seed_, "restarts": self.restarts_,
+                                 "stopped_early": self.stopped_early_,
                                  "null_draws": self.null_draws_,
                                  "final": {"method": self.final,
                                            "pairs": getattr(self, "final_pairs_", None)}}}
