@@ -92,12 +92,16 @@ def test_truncated_gzip_vectors_and_dictionary(fitted, tmp_path):
     (b"2 4\na 0.1 0.2 0.3\nb 1 2 3\n", 2, "expected a word and 4 values, found a word and 3"),
     (b"2 3\na 0.1 x 0.3\nb 1 2 3\n", 2, "non-numeric value 'x'"),
 ])
-def test_odd_first_rows_get_the_text_readers_message(tmp_path, body, line, message):
+def test_odd_first_rows_get_the_text_readers_message(fitted, tmp_path, body, line, message):
     p = tmp_path / "odd.vec"
     p.write_bytes(body)
     with pytest.raises(FormatError) as err:
         load_embeddings(p)
     assert str(err.value).startswith(f"{p}:{line}: ") and message in str(err.value)
+    d = fitted[0]
+    r = run("fit", p, d / "tgt.vec", "--dict", d / "train.txt", "-o", tmp_path / "run")
+    assert r.exit_code == 1 and f"{p}:{line}: " in r.output and message in r.output
+    assert not (tmp_path / "run").exists()
 
 
 def test_latin1_text_loads_with_replace(tmp_path):
@@ -187,6 +191,17 @@ def test_evaluate_with_no_usable_pair_fails(fitted, tmp_path):
 
 
 # 10. byte-order marks ----------------------------------------------------------------------
+def test_bom_is_skipped_through_the_cli(fitted, tmp_path):
+    d = fitted[0]
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf" + (d / "train.txt").read_bytes())
+    (tmp_path / "bom.vec").write_bytes(b"\xef\xbb\xbf" + (d / "src.vec").read_bytes())
+    r = run("fit", tmp_path / "bom.vec", d / "tgt.vec", "--dict", tmp_path / "bom.txt", "-o",
+            tmp_path / "run", "--json", "-q")
+    assert r.exit_code == 0, r.output
+    seed = json.loads(r.stdout)["seed_dictionary"]
+    assert seed["pairs_used"] == len((d / "train.txt").read_text().splitlines())
+
+
 def test_bom_is_skipped(tmp_path):
     (tmp_path / "d.txt").write_bytes(b"\xef\xbb\xbfa b\nc d\n")
     assert load_dictionary(tmp_path / "d.txt") == [("a", "b"), ("c", "d")]
@@ -283,6 +298,16 @@ def test_moved_inputs_with_src_and_tgt(fitted, tmp_path):
 
 
 # 15. all-zero vectors ----------------------------------------------------------------------
+def test_zero_vectors_warn_through_the_cli(fitted, tmp_path):
+    d, src, _, _ = fitted
+    vecs = src.vectors.copy()
+    vecs[[3, 7]] = 0
+    (tmp_path / "z.vec").write_bytes(vec_bytes(Embeddings(src.words, vecs)))
+    r = run("fit", tmp_path / "z.vec", d / "tgt.vec", "--dict", d / "train.txt", "-o",
+            tmp_path / "run")
+    assert r.exit_code == 0 and f"{tmp_path / 'z.vec'}: 2 all-zero vectors" in r.stderr
+
+
 def test_zero_vectors_warn_and_stay_finite(tmp_path):
     p = tmp_path / "z.vec"
     p.write_text("3 2\na 1 2\nb 0 0\nc 0 0\n")
