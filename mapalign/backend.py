@@ -8,6 +8,15 @@ from __future__ import annotations
 import numpy as np
 
 DEVICES = ("cpu", "gpu", "auto")
+# Further array modules by device name (the test suite registers a strict stand-in for CuPy
+# here, so that the same switch that selects CuPy selects it).
+_EXTRA = {}
+
+
+def register_device(name: str, module) -> None:
+    """Make ``device=name`` select ``module`` (an array module with numpy's interface whose
+    array type names it in ``_mapalign_xp``)."""
+    _EXTRA[name] = module
 
 
 def _cupy():
@@ -23,6 +32,8 @@ def _cupy():
 
 def resolve_device(device: str = "cpu") -> str:
     """Turn ``cpu``, ``gpu`` or ``auto`` into ``cpu`` or ``gpu``; ``gpu`` without CuPy is an error."""
+    if device in _EXTRA:
+        return device
     if device not in DEVICES:
         raise ValueError(f"device must be one of {DEVICES}, not {device!r}")
     if device == "cpu":
@@ -36,18 +47,37 @@ def resolve_device(device: str = "cpu") -> str:
 
 def get_xp(device: str = "cpu"):
     """The array module for a device name (``cpu``/``gpu``/``auto``)."""
-    return _cupy() if resolve_device(device) == "gpu" else np
+    device = resolve_device(device)
+    if device in _EXTRA:
+        return _EXTRA[device]
+    return _cupy() if device == "gpu" else np
+
+
+def _module_of(a):
+    extra = getattr(type(a), "_mapalign_xp", None)
+    if extra is not None:
+        return extra
+    if type(a).__module__.startswith("cupy"):
+        import cupy
+
+        return cupy
+    return np
 
 
 def get_array_module(*arrays):
-    """numpy or cupy, whichever holds ``arrays``."""
+    """numpy or cupy (or a registered module), whichever holds ``arrays``; arrays of two
+    devices together are an error, not a silent copy. Python scalars and None count for
+    nothing."""
+    found = None
     for a in arrays:
-        mod = type(a).__module__
-        if mod.startswith("cupy"):
-            import cupy
-
-            return cupy
-    return np
+        if a is None or isinstance(a, (int, float, bool, np.generic)):
+            continue
+        mod = _module_of(a)
+        if found is not None and mod is not found:
+            raise TypeError(f"arrays of two devices mixed: {found.__name__} and "
+                            f"{mod.__name__} (move one with to_device first)")
+        found = mod
+    return found or np
 
 
 def to_device(a, xp):

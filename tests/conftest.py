@@ -32,6 +32,36 @@ def write_text(path, text, mode="w"):
     return str(path)
 
 
+from mapalign import backend  # noqa: E402
+
+import strict_xp  # noqa: E402
+
+backend.register_device("strict", strict_xp.xp)
+
+
+def _cupy_or_skip():
+    xp = backend._cupy()
+    if xp is None:
+        pytest.skip("no GPU visible to CuPy here (the strict stand-in covers the device path)")
+    return xp
+
+
+@pytest.fixture(params=["numpy", "strict", "cupy"])
+def device(request):
+    """The device name a numeric test runs on: numpy, the strict stand-in for CuPy (always),
+    and CuPy itself where a GPU is visible."""
+    if request.param == "cupy":
+        _cupy_or_skip()
+        return "gpu"
+    strict_xp.reset()
+    return {"numpy": "cpu", "strict": "strict"}[request.param]
+
+
+@pytest.fixture
+def xp(device):
+    return backend.get_xp(device)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -1,7 +1,10 @@
 import numpy as np
 import pytest
 
-from mapalign.retrieval import block_rows, mean_topk_similarity, mutual_nearest, nearest
+import strict_xp
+from mapalign.backend import asnumpy, to_device
+from mapalign.retrieval import (block_rows, csls_best_both, mean_topk_similarity,
+                                mutual_nearest, nearest)
 
 
 def _unit(X):
@@ -22,12 +25,17 @@ def _brute(Q, T, k, method, csls_k, S=None):
 
 @pytest.mark.parametrize("method", ["nn", "csls"])
 @pytest.mark.parametrize("budget", [10 ** 9, 5000])  # one block, and blocks of a few rows
-def test_blocked_topk_matches_brute_force(rng, method, budget):
+def test_blocked_topk_matches_brute_force(rng, method, budget, xp):
     Q = rng.standard_normal((157, 24)).astype(np.float32)
     T = rng.standard_normal((311, 24)).astype(np.float32)
     S = rng.standard_normal((203, 24)).astype(np.float32)
     assert block_rows(311, 5000) < 157  # the small budget really splits the queries
-    idx, vals = nearest(Q, T, 10, method, csls_k=7, sources=S, budget=budget)
+    dQ, dT, dS = (to_device(a, xp) for a in (Q, T, S))
+    strict_xp.reset()
+    idx, vals = nearest(dQ, dT, 10, method, csls_k=7, sources=dS, budget=budget)
+    # the result comes back once (indices, scores), however many blocks there were
+    assert strict_xp.COUNTS["d2h"] <= (2 if xp.__name__ == "strict_xp" else 0)
+    assert strict_xp.COUNTS["h2d"] == 0 and strict_xp.COUNTS["sync"] == 0
     ref_idx, ref_vals = _brute(Q, T, 10, method, 7, S)
     np.testing.assert_allclose(vals, ref_vals, atol=1e-5)
     # indices equal except where two scores tie to float precision
@@ -36,24 +44,27 @@ def test_blocked_topk_matches_brute_force(rng, method, budget):
     assert differ.mean() < 0.01
 
 
-def test_ties_resolved_to_lower_index(rng):
-    T = np.repeat(rng.standard_normal((5, 8)).astype(np.float32), 3, axis=0)  # triplicates
+def test_ties_resolved_to_lower_index(rng, xp):
+    T = to_device(np.repeat(rng.standard_normal((5, 8)).astype(np.float32), 3, axis=0), xp)
     idx, _ = nearest(T[::3], T, 3, "nn")
     assert idx.tolist() == [[3 * i, 3 * i + 1, 3 * i + 2] for i in range(5)]
 
 
-def test_k_larger_than_targets(rng):
+def test_k_larger_than_targets(rng, xp):
     Q, T = rng.standard_normal((4, 6)), rng.standard_normal((3, 6))
-    idx, vals = nearest(Q.astype(np.float32), T.astype(np.float32), 10, "nn")
+    idx, vals = nearest(to_device(Q.astype(np.float32), xp),
+                        to_device(T.astype(np.float32), xp), 10, "nn")
     assert idx.shape == (4, 3) and sorted(idx[0].tolist()) == [0, 1, 2]
     assert np.all(np.diff(vals, axis=1) <= 0)
 
 
-def test_mean_topk_similarity(rng):
+@pytest.mark.parametrize("k", [5, 40])  # rounds of argmax, and a partition
+def test_mean_topk_similarity(rng, xp, k):
     Q = rng.standard_normal((50, 10)).astype(np.float32)
     T = rng.standard_normal((80, 10)).astype(np.float32)
-    ref = np.sort(_unit(Q) @ _unit(T).T, axis=1)[:, -5:].mean(axis=1)
-    np.testing.assert_allclose(mean_topk_similarity(Q, T, 5, budget=3000), ref, atol=1e-5)
+    ref = np.sort(_unit(Q) @ _unit(T).T, axis=1)[:, -k:].mean(axis=1)
+    got = mean_topk_similarity(to_device(Q, xp), to_device(T, xp), k, budget=3000)
+    np.testing.assert_allclose(asnumpy(got), ref, atol=1e-5)
 
 
 def test_block_rows_bounds_memory():
@@ -64,11 +75,11 @@ def test_block_rows_bounds_memory():
     assert block_rows(10 ** 12) == 1
 
 
-def test_mutual_nearest_finds_a_permutation(rng):
+def test_mutual_nearest_finds_a_permutation(rng, xp):
     S = rng.standard_normal((100, 30)).astype(np.float32)
     perm = rng.permutation(100)
     T = S[perm] + 0.01 * rng.standard_normal((100, 30)).astype(np.float32)
-    i, j, scores = mutual_nearest(S, T)
+    i, j, scores = mutual_nearest(to_device(S, xp), to_device(T, xp))
     assert len(i) == 100
     assert np.all(perm[j] == i)  # target row j holds source perm[j]
 
@@ -76,3 +87,36 @@ def test_mutual_nearest_finds_a_permutation(rng):
 def test_bad_method():
     with pytest.raises(ValueError, match="nn' or 'csls"):
         nearest(np.ones((2, 2)), np.ones((2, 2)), 1, "cos")
+
+
+@pytest.mark.parametrize("budget", [10 ** 9, 4000 * 16])  # cached single block, and blocks
+@pytest.mark.parametrize("keep", [1.0, 0.3])
+def test_csls_best_both_matches_two_searches(rng, xp, budget, keep):
+    S = rng.standard_normal((120, 16)).astype(np.float32)
+    T = rng.standard_normal((170, 16)).astype(np.float32)
+    dS, dT = to_device(S, xp), to_device(T, xp)
+    from mapalign.backend import default_rng
+
+    strict_xp.reset()
+    fwd, fwd_s, bwd, bwd_s = csls_best_both(dS, dT, 7, keep, default_rng(xp, 0), budget)
+    assert strict_xp.COUNTS == {"h2d": 0, "d2h": 0, "sync": 0}  # stays on the device
+    fwd, fwd_s, bwd, bwd_s = (asnumpy(a) for a in (fwd, fwd_s, bwd, bwd_s))
+    ref_f, ref_fs = nearest(S, T, 1, "csls", 7)
+    ref_b, ref_bs = nearest(T, S, 1, "csls", 7)
+    if keep == 1:
+        assert (fwd == ref_f[:, 0]).all() and (bwd == ref_b[:, 0]).all()
+        np.testing.assert_allclose(fwd_s, ref_fs[:, 0], atol=1e-5)
+    else:  # a dropped score can only lower the best; a kept best stays the best
+        assert (fwd_s <= ref_fs[:, 0] + 1e-5).all() and (bwd_s <= ref_bs[:, 0] + 1e-5).all()
+        assert 0.1 < (fwd == ref_f[:, 0]).mean() < 0.7
+
+
+def test_mixed_devices_are_an_error(rng):
+    from mapalign.backend import get_xp
+
+    strict = get_xp("strict")
+    S = rng.standard_normal((10, 4)).astype(np.float32)
+    with pytest.raises(TypeError, match="two devices mixed"):
+        nearest(to_device(S, strict), S, 1, "nn")
+    with pytest.raises(TypeError):
+        np.asarray(to_device(S, strict))  # no implicit way back to the host

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from ..backend import get_array_module, to_device
+from ..backend import default_rng, get_array_module, to_device
 
 
 class _Discriminator:
@@ -72,11 +72,15 @@ def adversarial_init(X, Z, rng, epochs=5, epoch_size=1_000_000, batch=32, dis_st
                      map_lr=0.1, lr_decay=0.98, lr_shrink=0.5, min_lr=1e-6, beta=0.001,
                      most_frequent=75000, criterion=None, log=None):
     """Train ``W`` (``X @ W`` ~ target space) against a discriminator; returns the ``W`` of the
-    epoch with the best ``criterion(W)`` and the per-epoch history."""
+    epoch with the best ``criterion(W)`` and the per-epoch history. ``rng`` is a host
+    generator that seeds the discriminator and the device generator of the training steps;
+    losses and accuracies are summed on the device and read once per epoch."""
     xp = get_array_module(X)
     d = X.shape[1]
     W = xp.eye(d, Z.shape[1], dtype=xp.float32)
     dis = _Discriminator(d, hidden, layers, xp, rng)
+    # every per-step random draw happens on the device: no host->device copy in the loop
+    dev_rng = default_rng(xp, int(rng.integers(2 ** 31)))
     n_x, n_z = min(most_frequent, len(X)), min(most_frequent, len(Z))
     y = xp.concatenate([xp.full(batch, 1 - smooth), xp.full(batch, smooth)]).astype(xp.float32)
     best_W, best_c, history = W.copy(), -np.inf, []
@@ -89,11 +93,11 @@ def adversarial_init(X, Z, rng, epochs=5, epoch_size=1_000_000, batch=32, dis_st
                 log(f"adversarial: epoch {epoch + 1}/{epochs}, step {step}/{steps}")
                 shown = time.perf_counter()
             for _ in range(dis_steps):
-                xb = X[to_device(rng.integers(0, n_x, batch), xp)] @ W
-                zb = Z[to_device(rng.integers(0, n_z, batch), xp)]
+                xb = X[dev_rng.integers(0, n_x, batch)] @ W
+                zb = Z[dev_rng.integers(0, n_z, batch)]
                 inp = xp.concatenate([xb, zb])
                 if input_dropout:
-                    keep = to_device(rng.random(inp.shape, dtype=np.float32) >= input_dropout, xp)
+                    keep = dev_rng.random(inp.shape, dtype=xp.float32) >= input_dropout
                     inp = inp * keep / (1 - input_dropout)
                 logit = dis.forward(inp)
                 loss, g = _bce_grad(logit, y)
@@ -103,7 +107,7 @@ def adversarial_init(X, Z, rng, epochs=5, epoch_size=1_000_000, batch=32, dis_st
                 dis.step(grads, dis_lr)
                 loss_sum = loss_sum + loss
             # the mapping tries to make the discriminator call mapped source "target"
-            xs = X[to_device(rng.integers(0, n_x, batch), xp)]
+            xs = X[dev_rng.integers(0, n_x, batch)]
             _, g = _bce_grad(dis.forward(xs @ W), 1 - y[:batch])
             _, g_in = dis.backward(g)
             W -= map_lr * (xs.T @ g_in)
