@@ -40,8 +40,11 @@ class Mapping:
     def _prepare(self, src: Embeddings, tgt: Embeddings):
         self.device_ = resolve_device(self.device)
         xp = get_xp(self.device_)
-        X, self.src_means_ = normalize(to_device(src.vectors, xp), self.normalize)
-        Z, self.tgt_means_ = normalize(to_device(tgt.vectors, xp), self.normalize)
+        X, src_means = normalize(to_device(src.vectors, xp), self.normalize)
+        Z, tgt_means = normalize(to_device(tgt.vectors, xp), self.normalize)
+        # fitted state lives on the host, whatever device the fit ran on
+        self.src_means_ = [asnumpy(m) for m in src_means]
+        self.tgt_means_ = [asnumpy(m) for m in tgt_means]
         return xp, X, Z
 
     def report_(self) -> dict:

@@ -60,11 +60,11 @@ def test_supervised_aligner_on_generated_pair(method):
     assert evaluate_bdi(model, src, tgt, test)["csls"]["p@1"] < 5
 
 
-def test_refinement_helps_with_a_tiny_seed():
+def test_refinement_helps_with_a_tiny_seed(device):
     src, tgt, train, test = make_pair(n_words=1500, dim=30, noise=0.8, seed=4)
     seed = train[:25]
-    plain = SupervisedAligner(refine=0).fit(src, tgt, seed)
-    refined = SupervisedAligner(refine=5).fit(src, tgt, seed)
+    plain = SupervisedAligner(refine=0, device=device).fit(src, tgt, seed)
+    refined = SupervisedAligner(refine=5, device=device).fit(src, tgt, seed)
     p_plain = evaluate_bdi(plain, src, tgt, test)["csls"]["p@1"]
     p_refined = evaluate_bdi(refined, src, tgt, test)["csls"]["p@1"]
     assert p_refined > p_plain + 10
@@ -77,9 +77,9 @@ def test_fit_without_usable_pairs():
         SupervisedAligner().fit(src, tgt, [("nope", "nada")])
 
 
-def test_translate_and_oov():
+def test_translate_and_oov(device):
     src, tgt, train, test = make_pair(n_words=800, dim=20, noise=0.2, seed=5)
-    model = SupervisedAligner(refine=0).fit(src, tgt, train)
+    model = SupervisedAligner(refine=0, device=device).fit(src, tgt, train)
     word, gold = test[0]
     hits = model.translate(src, tgt, [word], k=3)[0]
     assert hits[0][0] == gold and len(hits) == 3 and hits[0][1] >= hits[1][1]
