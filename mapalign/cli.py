@@ -101,7 +101,10 @@ _moved = [click.option("--src", "src_path", type=click.Path(exists=True, dir_oka
                        help="The source vectors, if they moved since the fit (checked "
                             "against the recorded checksum)."),
           click.option("--tgt", "tgt_path", type=click.Path(exists=True, dir_okay=False),
-                       help="The target vectors, if they moved since the fit.")]
+                       help="The target vectors, if they moved since the fit."),
+          click.option("--verify", is_flag=True,
+                       help="Check the inputs by their whole checksum (default: size and "
+                            "modification time, and only when they are read).")]
 
 
 def _moved_options(f):
@@ -230,8 +233,8 @@ def fit(src, tgt, dictionary, unsupervised, run_dir, method, refine, normalize, 
 @_moved_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, src_path, tgt_path, as_json,
-             quiet):
+def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, src_path, tgt_path, verify,
+             as_json, quiet):
     """Bilingual dictionary induction P@1/5/10 of RUN_DIR on a test dictionary."""
     from .runs import evaluate_run
 
@@ -239,7 +242,7 @@ def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, src_path, tgt_p
     with _user_errors():
         entry = evaluate_run(run_dir, dictionary, eval_vocab, methods, device,
                              progress_factory=_progress_factory(quiet), src=src_path,
-                             tgt=tgt_path)
+                             tgt=tgt_path, verify=verify)
     click.echo(json.dumps(entry["metrics"], indent=2) if as_json else
                format_table(entry["metrics"]))
 
@@ -265,14 +268,14 @@ def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, src_path, tgt_p
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
 def export(run_dir, out_dir, vectors, mapping, dictionary, dict_vocab, dict_mode, max_vocab,
-           force, src_path, tgt_path, as_json, quiet):
+           force, src_path, tgt_path, verify, as_json, quiet):
     """Write RUN_DIR's aligned vectors, mapping matrices and induced dictionary."""
     from .runs import export_run
 
     with _user_errors():
         entry = export_run(run_dir, out_dir, vectors, mapping, dictionary, dict_vocab,
                            dict_mode, max_vocab, force, progress_factory=_progress_factory(quiet),
-                           src=src_path, tgt=tgt_path)
+                           src=src_path, tgt=tgt_path, verify=verify)
     if as_json:
         click.echo(json.dumps(entry, indent=2))
     elif not quiet:
@@ -291,14 +294,14 @@ def export(run_dir, out_dir, vectors, mapping, dictionary, dict_vocab, dict_mode
 @_moved_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
-def translate(run_dir, words, k, retrieval, vocab, src_path, tgt_path, as_json, quiet):
+def translate(run_dir, words, k, retrieval, vocab, src_path, tgt_path, verify, as_json, quiet):
     """The K nearest target words of each source WORD. A word missing from the vocabulary is
     tried lowercased; a word missing both ways exits with status 2."""
     from .runs import translate_run
 
     with _user_errors():
         result = translate_run(run_dir, list(words), k, retrieval, vocab, src=src_path,
-                               tgt=tgt_path)
+                               tgt=tgt_path, verify=verify)
     for word, hit in result.items():
         if hit is not None and hit["as"] != word and not quiet:
             click.echo(f"note: {word!r} is not in the source vocabulary; translating "

@@ -29,8 +29,11 @@ def precision_at_k(retrieved: np.ndarray, gold: Sequence[set], ks=(1, 5, 10)) ->
 def evaluate_bdi(model, src: Embeddings, tgt: Embeddings, pairs: Sequence[Tuple[str, str]],
                  ks=(1, 5, 10), methods=("nn", "csls"), eval_vocab: int = 200000,
                  csls_k: int = 10, device: str = "cpu", budget: int = DEFAULT_BUDGET,
-                 progress=None) -> dict:
-    """P@k of a fitted aligner on a test dictionary, for each retrieval method."""
+                 progress=None, mapped=None, r_target=None) -> dict:
+    """P@k of a fitted aligner on a test dictionary, for each retrieval method.
+
+    ``mapped = (S, T)`` gives both vocabularies already in the shared space (a run's cache),
+    and ``r_target`` the targets' CSLS penalties; then ``model`` is not used."""
     n_tgt = min(eval_vocab, len(tgt))
     s_rows, t_rows, info = index_pairs(pairs, src, tgt, tgt_limit=n_tgt)
     result = dict(info, coverage=100.0 * info["source_words_used"] / max(info["source_words"], 1),
@@ -44,10 +47,19 @@ def evaluate_bdi(model, src: Embeddings, tgt: Embeddings, pairs: Sequence[Tuple[
         gold.setdefault(int(i), set()).add(int(j))
     golds = [gold[int(q)] for q in queries]
     xp = get_xp(device)
-    S, T = model.mapped(src, tgt, min(eval_vocab, len(src)), n_tgt, xp)
-    Q = S[to_device(queries, xp)] if queries.max() < len(S) else \
-        model.transform_source(src.vectors[queries], xp)
-    r_target = mean_topk_similarity(T, S, csls_k, budget) if "csls" in methods else None
+    n_src = min(eval_vocab, len(src))
+    if mapped is not None:
+        S, T = to_device(np.asarray(mapped[0][:n_src]), xp), \
+            to_device(np.asarray(mapped[1][:n_tgt]), xp)
+        Q = to_device(np.asarray(mapped[0][queries]), xp)
+    else:
+        S, T = model.mapped(src, tgt, n_src, n_tgt, xp)
+        Q = S[to_device(queries, xp)] if queries.max() < len(S) else \
+            model.transform_source(src.vectors[queries], xp)
+    if r_target is not None:
+        r_target = to_device(np.asarray(r_target), xp)
+    elif "csls" in methods:
+        r_target = mean_topk_similarity(T, S, csls_k, budget)
     for method in methods:
         idx, _ = nearest(Q, T, max(ks), method, csls_k, r_target=r_target, budget=budget,
                          progress=progress)

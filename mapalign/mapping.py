@@ -97,14 +97,24 @@ class Mapping:
         ``mutual`` keeps mutual best matches, ``forward`` the best target of every source.
         ``progress`` is called with the number of source words done."""
         S, T = self.mapped(src, tgt, vocab, vocab, xp)
-        if mode == "mutual":
-            i, j, v = mutual_nearest(S, T, method, csls_k, budget, progress=progress)
-        elif mode == "forward":
-            j, v = nearest(S, T, 1, method, csls_k, budget=budget, progress=progress)
-            i, j, v = np.arange(len(j)), j[:, 0], v[:, 0]
-        else:
-            raise ValueError(f"mode must be 'mutual' or 'forward', not {mode!r}")
-        return [(src.words[a], tgt.words[b], float(c)) for a, b, c in zip(i, j, v)]
+        return induce_entries(S, T, src.words, tgt.words, mode, method, csls_k, budget,
+                              progress)
+
+
+def induce_entries(S, T, src_words, tgt_words, mode="mutual", method="csls", csls_k=10,
+                   budget=DEFAULT_BUDGET, progress=None):
+    """``[(source, target, score)]`` between mapped vocabularies: mutual best matches, or
+    every source word's best (``forward``)."""
+    if isinstance(S, np.memmap):
+        S, T = np.asarray(S), np.asarray(T)
+    if mode == "mutual":
+        i, j, v = mutual_nearest(S, T, method, csls_k, budget, progress=progress)
+    elif mode == "forward":
+        j, v = nearest(S, T, 1, method, csls_k, budget=budget, progress=progress)
+        i, j, v = np.arange(len(j)), j[:, 0], v[:, 0]
+    else:
+        raise ValueError(f"mode must be 'mutual' or 'forward', not {mode!r}")
+    return [(src_words[a], tgt_words[b], float(c)) for a, b, c in zip(i, j, v)]
 
 
 class SupervisedAligner(Mapping):

@@ -27,7 +27,9 @@ from .export import OutputExistsError, atomic_file, atomic_set, check_output_dir
     write_dictionary, write_json, write_npy, write_vec
 from .loading import FormatError
 from .loading import Embeddings, load_dictionary, load_embeddings
-from .mapping import Mapping, SupervisedAligner
+from .cache import cached_vectors
+from .mapping import Mapping, SupervisedAligner, induce_entries
+from .retrieval import nearest
 
 REPORT = "report.json"
 MAPPING = "mapping.npz"
@@ -43,7 +45,18 @@ def sha256(path, block=1 << 22) -> str:
 
 def file_info(path) -> dict:
     path = os.path.abspath(os.fspath(path))
-    return {"path": path, "bytes": os.path.getsize(path), "sha256": sha256(path)}
+    return {"path": path, "bytes": os.path.getsize(path), "mtime_ns": os.stat(path).st_mtime_ns,
+            "sha256": sha256(path)}
+
+
+def _same_file(path, info, full: bool) -> bool:
+    """Whether ``path`` holds the file a run recorded: size and modification time (cheap),
+    or the whole sha256 when ``full``, when the time differs, or when none was recorded."""
+    if os.path.getsize(path) != info["bytes"]:
+        return False
+    if not full and info.get("mtime_ns") == os.stat(path).st_mtime_ns:
+        return True
+    return sha256(path) == info["sha256"]
 
 
 def versions() -> dict:
@@ -165,6 +178,9 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
     }
     report.update(model.report_())
     with watch("save"):
+        import shutil
+
+        shutil.rmtree(os.path.join(run_dir, "cache"), ignore_errors=True)  # the old fit's
         _save(run_dir, model, report, overwrite=True)
     report["timings_s"] = watch.seconds
     write_json(report_path, report)
@@ -215,11 +231,28 @@ def load_run(run_dir):
     return model, report
 
 
-def load_run_inputs(report, verify=True, progress_factory=None, echo=None, src=None,
+def check_inputs(report, src=None, tgt=None, verify=False):
+    """Check, without reading them as vectors, that files named with ``--src/--tgt`` (always)
+    or the recorded inputs (with ``verify``) are the run's: by whole sha256."""
+    for side, moved in (("source", src), ("target", tgt)):
+        if moved is None and not verify:
+            continue
+        info = report["inputs"][side]
+        path = os.fspath(moved) if moved is not None else info["path"]
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path}: the run's {side} vectors are gone")
+        if not _same_file(path, info, full=True):
+            what = "is not the file the run was fitted on" if moved is not None else \
+                "changed since the run was fitted"
+            raise ValueError(f"{path} {what} (checksum differs)")
+
+
+def load_run_inputs(report, verify=False, progress_factory=None, echo=None, src=None,
                     tgt=None):
-    """Read the run's source and target vectors again, as ``fit`` read them. ``src``/``tgt``
-    name the files where they have moved; they are accepted when their checksum is the one
-    the run recorded."""
+    """Read the run's source and target vectors again, as ``fit`` read them. Each file is
+    checked to be the one the run recorded: by size and modification time, or by its whole
+    sha256 with ``verify`` (and whenever the time differs). ``src``/``tgt`` name the files
+    where they have moved; they are accepted when their checksum is the recorded one."""
     progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
     s = report["settings"]
     out, warned = [], []
@@ -230,8 +263,7 @@ def load_run_inputs(report, verify=True, progress_factory=None, echo=None, src=N
             flag = "--src" if side == "source" else "--tgt"
             raise FileNotFoundError(f"{path}: the run's {side} vectors are gone (give their "
                                     f"new place with {flag})")
-        if (verify or moved is not None) and (os.path.getsize(path) != info["bytes"]
-                                              or sha256(path) != info["sha256"]):
+        if not _same_file(path, info, full=verify or moved is not None):
             what = "is not the file the run was fitted on" if moved is not None else \
                 "changed since the run was fitted"
             raise ValueError(f"{path} {what} (checksum differs)")
@@ -253,17 +285,26 @@ def _update_report(run_dir, key, entry):
 
 
 def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"), device=None,
-                 progress_factory=None, record=True, src=None, tgt=None) -> dict:
+                 progress_factory=None, record=True, src=None, tgt=None,
+                 verify=False) -> dict:
     """BDI precision of a run on a test dictionary; appended to the run's report."""
     model, report = load_run(run_dir)
+    check_inputs(report, src, tgt, verify)
     device = resolve_device(device or report.get("device_used", "cpu"))
     watch = Stopwatch()
     with watch("load"):
         pairs = load_dictionary(dictionary)
-        src, tgt = load_run_inputs(report, progress_factory=progress_factory, src=src, tgt=tgt)
+        cache = cached_vectors(run_dir, report, model, lambda: load_run_inputs(
+            report, verify, progress_factory=progress_factory, src=src, tgt=tgt))
+        S, T = cache.vectors("source"), cache.vectors("target")
+        src_v = Embeddings(cache.words("source"), S)
+        tgt_v = Embeddings(cache.words("target"), T)
     with watch("evaluate"):
-        result = evaluate_bdi(model, src, tgt, pairs, methods=methods, eval_vocab=eval_vocab,
-                              device=device)
+        # penalties of the first eval_vocab targets from the first eval_vocab sources, as
+        # evaluate_bdi would compute them, kept for the next command
+        r = cache.penalties(eval_vocab, 10) if "csls" in methods else None
+        result = evaluate_bdi(None, src_v, tgt_v, pairs, methods=methods, eval_vocab=eval_vocab,
+                              device=device, mapped=(S, T), r_target=r)
     if not result.get("queries"):
         raise ValueError(f"{dictionary}: none of its {result['pairs']} pairs has both words in "
                          f"the run's vocabularies (targets limited to the first "
@@ -277,11 +318,12 @@ def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"),
 
 def export_run(run_dir, out_dir, vectors=True, mapping=True, dictionary=True, dict_vocab=15000,
                dict_mode="mutual", max_vocab=None, force=False, progress_factory=None,
-               src=None, tgt=None) -> dict:
+               src=None, tgt=None, verify=False) -> dict:
     """Write aligned ``src.vec``/``tgt.vec``, ``W_src.npy``/``W_tgt.npy`` and the induced
     ``dictionary.txt`` (``source target score``) into ``out_dir``, as one set: an interrupted
-    export leaves ``out_dir`` as it was."""
+    export leaves ``out_dir`` as it was. The mapped vectors come from the run's cache."""
     model, report = load_run(run_dir)
+    check_inputs(report, src, tgt, verify)
     names = (["src.vec", "tgt.vec"] if vectors else []) + \
         (["W_src.npy", "W_tgt.npy"] if mapping else []) + \
         (["dictionary.txt"] if dictionary else [])
@@ -294,18 +336,20 @@ def export_run(run_dir, out_dir, vectors=True, mapping=True, dictionary=True, di
             write_npy(os.path.join(tmp, "W_src.npy"), model.W_src_)
             write_npy(os.path.join(tmp, "W_tgt.npy"), model.W_tgt_)
         if vectors or dictionary:
-            src, tgt = load_run_inputs(report, progress_factory=progress_factory, src=src,
-                                       tgt=tgt)
+            cache = cached_vectors(run_dir, report, model, lambda: load_run_inputs(
+                report, verify, progress_factory=progress_factory, src=src, tgt=tgt))
+            S, T = cache.vectors("source"), cache.vectors("target")
+            src_words, tgt_words = cache.words("source"), cache.words("target")
         if vectors:
-            S, T = model.mapped(src, tgt, max_vocab, max_vocab)
-            for name, words, M in (("src.vec", src.words, S), ("tgt.vec", tgt.words, T)):
+            for name, words, M in (("src.vec", src_words, S), ("tgt.vec", tgt_words, T)):
+                M = M[:max_vocab]
                 with progress_factory(f"writing {name}", len(M)) as bar:
                     write_vec(os.path.join(tmp, name), words[:max_vocab], M, progress=bar)
-            written.update(source_words=len(S), target_words=len(T))
+            written.update(source_words=len(S[:max_vocab]), target_words=len(T[:max_vocab]))
         if dictionary:
-            with progress_factory("inducing the dictionary", min(dict_vocab, len(src))) as bar:
-                entries = model.induce_dictionary(src, tgt, vocab=dict_vocab, mode=dict_mode,
-                                                  progress=bar)
+            with progress_factory("inducing the dictionary", min(dict_vocab, len(S))) as bar:
+                entries = induce_entries(S[:dict_vocab], T[:dict_vocab], src_words, tgt_words,
+                                         dict_mode, progress=bar)
             write_dictionary(os.path.join(tmp, "dictionary.txt"), entries)
             written["dictionary_pairs"] = len(entries)
     entry = dict(out_dir=os.path.abspath(out_dir), files=names,
@@ -314,20 +358,43 @@ def export_run(run_dir, out_dir, vectors=True, mapping=True, dictionary=True, di
     return entry
 
 
-def translate_run(run_dir, words, k=10, method="csls", vocab=200000, src=None, tgt=None):
+def translate_run(run_dir, words, k=10, method="csls", vocab=200000, src=None, tgt=None,
+                  verify=False, csls_k=10):
     """``{word: {"as": looked_up, "translations": [(target, score), ...]}}``. A word missing
     from the source vocabulary is looked up lowercased (``as`` says so); one still missing
-    (and without a subword model) maps to None."""
+    (and without a subword model) maps to None.
+
+    Served from the run's cache (mapped vocabularies, CSLS penalties): after the first call the
+    input files are not read again, unless a word needs a fastText subword vector."""
     model, report = load_run(run_dir)
-    src_emb, tgt_emb = load_run_inputs(report, src=src, tgt=tgt)
+    check_inputs(report, src, tgt, verify)
+    load = lambda: load_run_inputs(report, verify, src=src, tgt=tgt)  # noqa: E731
+    cache = cached_vectors(run_dir, report, model, load)
+    src_words = cache.words("source")
+    index = {w: i for i, w in enumerate(src_words)}
     lookup = {}
     for w in words:
-        if w in src_emb or src_emb.oov is not None:
+        if w in index:
             lookup[w] = w
-        elif w.lower() in src_emb:
+        elif w.lower() in index:
             lookup[w] = w.lower()
-    known = sorted(set(lookup.values()))
-    found = dict(zip(known, model.translate(src_emb, tgt_emb, known, k, method, vocab))) \
-        if known else {}
+    S, T = cache.vectors("source"), cache.vectors("target")
+    queries = {w: S[index[w]] for w in set(lookup.values())}
+    missing = [w for w in words if w not in lookup]
+    if missing and report["settings"].get("format") in ("auto", "fasttext-bin"):
+        src_emb, _ = load()
+        if src_emb.oov is not None:  # a fastText model builds vectors from subwords
+            for w in missing:
+                lookup[w] = w
+                queries[w] = model.transform_source(src_emb.vector(w)[None, :])[0]
+    known = sorted(queries)
+    found = {}
+    if known:
+        Q = np.stack([np.asarray(queries[w], dtype=np.float32) for w in known])
+        r = cache.penalties(vocab, csls_k) if method == "csls" else None
+        idx, scores = nearest(Q, np.asarray(T[:vocab]), k, method, csls_k, r_target=r)
+        tgt_words = cache.words("target")
+        found = {w: [(tgt_words[j], float(v)) for j, v in zip(idx[n], scores[n])]
+                 for n, w in enumerate(known)}
     return {w: ({"as": lookup[w], "translations": found[lookup[w]]} if w in lookup else None)
             for w in words}

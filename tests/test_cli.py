@@ -147,3 +147,41 @@ def test_write_vec_roundtrip_and_atomicity(tmp_path, rng):
     assert os.listdir(tmp_path) == ["o.vec"]
     with pytest.raises(ValueError, match="cannot be written"):
         write_vec(tmp_path / "x.vec", ["a b"], vecs[:1])
+
+
+def test_cache_serves_later_commands_without_the_inputs(pair, tmp_path):
+    """After the first command, translate/evaluate/export read the run's cache: they work
+    with the input files gone, give the same answers, and a refit invalidates the cache."""
+    d, test = pair
+    src, tgt = tmp_path / "src.vec", tmp_path / "tgt.vec.gz"
+    src.write_bytes((d / "src.vec").read_bytes())
+    tgt.write_bytes((d / "tgt.vec.gz").read_bytes())
+    out = tmp_path / "run"
+    assert run("fit", src, tgt, "--dict", d / "train.txt", "-o", out, "-q").exit_code == 0
+    word = test[0][0]
+    first = run("translate", out, word, "--json", "-k", "4")
+    fresh = json.loads(run("evaluate", out, "--dict", d / "test.txt", "--json").stdout)
+    assert sorted(os.listdir(out / "cache")) == ["index.json", "penalty.v200000.k10.npy",
+                                                "source.npy", "source.words", "target.npy",
+                                                "target.words"]
+    src.rename(tmp_path / "elsewhere.vec")
+    tgt.unlink()
+    again = run("translate", out, word, "--json", "-k", "4")
+    assert again.exit_code == 0 and again.stdout == first.stdout
+    cached = json.loads(run("evaluate", out, "--dict", d / "test.txt", "--json").stdout)
+    assert cached == fresh
+    r = run("export", out, "-o", tmp_path / "e", "-q")
+    assert r.exit_code == 0, r.output
+    # --verify insists on the inputs themselves
+    r = run("translate", out, word, "--verify")
+    assert r.exit_code == 1 and "gone" in r.output
+    # a refit with other settings: the old cache belongs to the old mapping and is not used
+    (tmp_path / "elsewhere.vec").rename(src)
+    tgt.write_bytes((d / "tgt.vec.gz").read_bytes())
+    assert run("fit", src, tgt, "--dict", d / "train.txt", "-o", out, "-q", "--force",
+               "--method", "procrustes", "--refine", "0").exit_code == 0
+    assert not (out / "cache").exists()
+    assert run("translate", out, word, "-q").exit_code == 0
+    index = json.loads((out / "cache" / "index.json").read_text())
+    assert index["mapping_sha256"] == json.loads((out / "report.json").read_text())[
+        "mapping"]["sha256"]
