@@ -14,7 +14,7 @@ from typing import Iterable, Sequence, Tuple
 
 import numpy as np
 
-_VEC_CHUNK = 4096
+_VEC_CHUNK = 8192
 
 
 class OutputExistsError(FileExistsError):
@@ -96,8 +96,10 @@ def atomic_file(path, mode="wb", overwrite=True):
 
 def write_vec(path, words: Sequence[str], vectors: np.ndarray, overwrite=True, precision=6,
               progress=None):
-    """word2vec/fastText text format with an ``N D`` header. Rows are formatted a block at a
-    time with one C-level ``%`` over the whole block (no Python loop per row)."""
+    """word2vec/fastText text format with an ``N D`` header, values as ``%.{precision}f``.
+
+    Rows are formatted a block at a time by array arithmetic (:func:`format_rows`), not by a
+    Python loop per value, so that writing runs at a rate close to the disk's."""
     vectors = np.asarray(vectors, dtype=np.float32)
     n, d = vectors.shape
     if len(words) != n:
@@ -105,17 +107,76 @@ def write_vec(path, words: Sequence[str], vectors: np.ndarray, overwrite=True, p
     for w in words:
         if not w or any(c.isspace() for c in w):
             raise ValueError(f"word {w!r} cannot be written to a .vec file (empty or spaces)")
-    row = "%s" + (f" %.{precision}f" * d) + "\n"
     with atomic_file(path, "wb", overwrite) as f:
         f.write(f"{n} {d}\n".encode())
         for a in range(0, n, _VEC_CHUNK):
             b = min(n, a + _VEC_CHUNK)
-            cells = np.empty((b - a, d + 1), dtype=object)
-            cells[:, 0] = words[a:b]
-            cells[:, 1:] = vectors[a:b].astype(np.float64)
-            f.write(((row * (b - a)) % tuple(cells.ravel().tolist())).encode("utf-8"))
+            f.write(format_rows(words[a:b], vectors[a:b], precision))
             if progress:
                 progress(b - a)
+
+
+_PAD = 0  # a byte that no formatted value contains; removed before writing
+
+
+def _digit_table(width: int, pad_leading: bool) -> np.ndarray:
+    """Row k: the ``width`` decimal digits of k (as bytes), leading zeros as padding if asked."""
+    k = np.arange(10 ** width)
+    out = np.empty((10 ** width, width), dtype=np.uint8)
+    for j in range(width):
+        place = 10 ** (width - 1 - j)
+        out[:, j] = ord("0") + (k // place) % 10
+        if pad_leading and j < width - 1:
+            out[:, j] = np.where(k < place, _PAD, out[:, j])
+    return out
+
+
+_TABLE3 = _digit_table(3, False)
+
+
+def format_rows(words: Sequence[str], vectors: np.ndarray, precision: int = 6) -> bytes:
+    """``word v1 ... vd\n`` lines, byte for byte what ``"%.{precision}f"`` gives, built with
+    numpy: values are rounded to integers of 10^-precision (exact for float32 and precision up
+    to 8), their digits looked up three at a time into fixed-width cells, and the padding
+    removed."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if precision > 8 or not np.isfinite(vectors).all() or vectors.size == 0:
+        row = "%s" + (f" %.{precision}f" * vectors.shape[1]) + "\n"
+        return "".join(row % ((w,) + tuple(v)) for w, v in
+                       zip(words, vectors.astype(np.float64).tolist())).encode("utf-8")
+    n, d = vectors.shape
+    x = vectors.astype(np.float64)
+    scaled = np.abs(np.rint(x * 10.0 ** precision)).astype(np.int64)  # exact: see above
+    ints, fracs = np.divmod(scaled, 10 ** precision)
+    digits = max(1, len(str(int(ints.max()))))
+    width = 2 + digits + 1 + precision  # ' ', sign, integer digits, '.', fraction
+    cells = np.empty((n, d, width), dtype=np.uint8)
+    cells[..., 0] = ord(" ")
+    cells[..., 1] = np.where(np.signbit(x), ord("-"), _PAD)
+    cells[..., 2:2 + digits] = _digit_table(digits, True)[ints] if digits <= 3 else \
+        _digit_table_big(ints, digits)
+    cells[..., 2 + digits] = ord(".")
+    pos, left = 3 + digits, precision
+    while left > 0:  # the fraction, three digits at a time, most significant first
+        take = min(3, left)
+        chunk = (fracs // 10 ** (left - take)) % 10 ** take
+        cells[..., pos:pos + take] = _TABLE3[chunk][..., 3 - take:]
+        pos, left = pos + take, left - take
+    flat = cells.reshape(n, d * width)
+    keep = flat != _PAD
+    raw = flat[keep].tobytes()
+    ends = np.cumsum(keep.sum(axis=1)).tolist()
+    starts = [0] + ends[:-1]
+    return b"".join(w.encode("utf-8") + raw[a:b] + b"\n" for w, a, b in zip(words, starts, ends))
+
+
+def _digit_table_big(ints, digits):
+    out = np.empty(ints.shape + (digits,), dtype=np.uint8)
+    for j in range(digits):
+        place = 10 ** (digits - 1 - j)
+        out[..., j] = np.where((ints < place) & (j < digits - 1), _PAD,
+                               ord("0") + (ints // place) % 10)
+    return out
 
 
 def write_npy(path, array, overwrite=True):
