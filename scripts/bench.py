@@ -6,6 +6,8 @@ subprocess so that its peak RSS (ru_maxrss) is its own.
     python scripts/bench.py --only supervised    # every method on es-en and zh-en
     python scripts/bench.py --only unsupervised --seeds 0,1,2,3,4   # inits x pairs x seeds
     python scripts/bench.py --only retrieval --n 50000
+    python scripts/bench.py --only e2e           # fit/translate/evaluate/export, 200k x 300
+    python scripts/bench.py --only passes        # one CSLS pass against a bare matmul
 
 Results are printed as a Markdown table and written to bench-out/bench.json.
 """
@@ -100,6 +102,86 @@ def stage_retrieval(args):
     return out
 
 
+def stage_passes(args):
+    """One CSLS pass (penalties of the targets, then the queries' top-10) against a bare
+    blocked matrix multiply of the same shape, in the same process."""
+    import numpy as np
+
+    from mapalign.backend import get_xp
+    from mapalign.retrieval import _blocks, block_rows, mean_topk_similarity, nearest
+
+    xp = get_xp(args.device)
+    rng = np.random.default_rng(args.seed)
+    S = xp.asarray(rng.standard_normal((args.n, args.dim), dtype=np.float32))
+    T = xp.asarray(rng.standard_normal((args.n, args.dim), dtype=np.float32))
+
+    def sync():
+        if xp is not np:
+            xp.cuda.Stream.null.synchronize()
+
+    t = time.perf_counter()
+    for a, b in _blocks(len(S), block_rows(len(T))):
+        (S[a:b] @ T.T).max()  # the product must be made; max reads it once
+    sync()
+    matmul = time.perf_counter() - t
+    t = time.perf_counter()
+    r_t = mean_topk_similarity(T, S, 10)
+    sync()
+    penalties = time.perf_counter() - t
+    t = time.perf_counter()
+    nearest(S, T, 10, "csls", r_target=r_t)
+    sync()
+    queries = time.perf_counter() - t
+    return dict(n=args.n, dim=args.dim, matmul_s=matmul, penalty_pass_s=penalties,
+                query_pass_s=queries, penalty_ratio=penalties / matmul,
+                query_ratio=queries / matmul)
+
+
+def stage_cli(args):
+    """One mapalign command, in this process, so that the peak RSS is the command's own."""
+    from mapalign.cli import main as cli
+
+    t = time.perf_counter()
+    try:
+        cli.main(args.cli, standalone_mode=False)
+    except SystemExit as e:
+        if e.code not in (0, None):
+            raise
+    return {"command": " ".join(args.cli[:1]), "seconds": time.perf_counter() - t}
+
+
+def e2e(args, rows):
+    """The commands a user runs, on a generated pair of args.n words x args.dim."""
+    import tempfile
+
+    from mapalign.export import write_vec
+    from mapalign.synthetic import make_pair
+
+    folder = tempfile.mkdtemp(prefix="mapalign-e2e-", dir=args.out)
+    src, tgt, train, test = make_pair(n_words=args.n, dim=args.dim, noise=0.3, seed=1,
+                                      extra_target=0.0, clusters=200)
+    paths = {n: os.path.join(folder, n) for n in ("s.vec", "t.vec", "train", "test", "run",
+                                                   "out")}
+    write_vec(paths["s.vec"], src.words, src.vectors)
+    write_vec(paths["t.vec"], tgt.words, tgt.vectors)
+    for name, pairs in (("train", train[:5000]), ("test", test[:1500])):
+        with open(paths[name], "w") as f:
+            f.writelines(f"{a} {b}\n" for a, b in pairs)
+    word = test[0][0]
+    commands = [
+        ("fit", ["fit", paths["s.vec"], paths["t.vec"], "--dict", paths["train"], "-o",
+                 paths["run"], "-q"]),
+        ("translate (1st: builds the run's cache)", ["translate", paths["run"], word, "-q"]),
+        ("translate (2nd)", ["translate", paths["run"], word, "-q"]),
+        ("evaluate", ["evaluate", paths["run"], "--dict", paths["test"], "-q"]),
+        ("export", ["export", paths["run"], "-o", paths["out"], "-q"]),
+    ]
+    for label, cmd in commands:
+        r = run_stage("cli", ["--cli"] + cmd)
+        rows.append(dict(stage=f"e2e {args.n}x{args.dim}: {label}", device="cpu", **r))
+        _progress(rows[-1])
+
+
 def run_stage(name, extra):
     cmd = [sys.executable, __file__, "--stage", name] + extra
     t = time.perf_counter()
@@ -123,11 +205,14 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n", type=int, default=200000)
     ap.add_argument("--dim", type=int, default=300)
-    ap.add_argument("--only", choices=["supervised", "unsupervised", "retrieval"])
+    ap.add_argument("--only", choices=["supervised", "unsupervised", "retrieval", "passes",
+                                       "e2e"])
+    ap.add_argument("--cli", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     ap.add_argument("--out", default="bench-out")
     args = ap.parse_args()
     if args.stage:
-        out = {"shared": stage_shared, "retrieval": stage_retrieval}[args.stage](args)
+        out = {"shared": stage_shared, "retrieval": stage_retrieval, "passes": stage_passes,
+               "cli": stage_cli}[args.stage](args)
         out["peak_rss_mb"] = _peak_mb()
         print(json.dumps(out))
         return
@@ -157,6 +242,16 @@ def main():
                         rows.append(dict(stage=f"{pair} unsupervised {init} seed {seed}",
                                          device=device, **r))
                         _progress(rows[-1])
+    if args.only in (None, "passes"):
+        for device in devices:
+            r = run_stage("passes", ["--n", str(min(args.n, 50000)), "--dim", str(args.dim),
+                                     "--device", device])
+            rows.append(dict(stage=f"CSLS pass vs matmul {min(args.n, 50000)}^2 x {args.dim}",
+                             device=device, **r))
+            _progress(rows[-1])
+    if args.only in (None, "e2e"):
+        os.makedirs(args.out, exist_ok=True)
+        e2e(args, rows)
     if args.only in (None, "retrieval"):
         for device in devices:
             r = run_stage("retrieval", ["--n", str(args.n), "--dim", str(args.dim),
@@ -175,6 +270,14 @@ def main():
 def _row(r):
     if "error" in r:
         return f"| {r['stage']} | {r['device']} | error: {r['error']} | | | | | | |"
+    if "penalty_ratio" in r:
+        return (f"| {r['stage']} | {r['device']} | matmul {r['matmul_s']:.1f} s | penalty pass "
+                f"{r['penalty_pass_s']:.1f} s ({r['penalty_ratio']:.2f}x) | query pass "
+                f"{r['query_pass_s']:.1f} s ({r['query_ratio']:.2f}x) | | | | "
+                f"{r['peak_rss_mb']:.0f} |")
+    if "command" in r:
+        return (f"| {r['stage']} | {r['device']} | {r['wall_s']:.1f} | {r['seconds']:.2f} | "
+                f"| | | | {r['peak_rss_mb']:.0f} |")
     fit = r.get("fit_s", r.get("total_s", float("nan")))
     pk = lambda m: "/".join(f"{r[f'{m}_p@{k}']:.2f}" for k in (1, 5, 10)) \
         if f"{m}_p@1" in r else ""  # noqa: E731
