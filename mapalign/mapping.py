@@ -205,7 +205,7 @@ class SupervisedAligner(Mapping):
         for i, j in zip(s_rows[is_held], t_rows[is_held]):
             gold.setdefault(int(i), set()).add(int(j))
         queries = np.array(sorted(gold))
-        n_s, n_t = min(self.refine_vocab, X.shape[0]), min(self.refine_vocab, Z.shape[0])
+        n_s = min(self.refine_vocab, X.shape[0])
 
         def heldout_p1(W_src, W_tgt):
             S = X[:n_s] @ W_src

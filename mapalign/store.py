@@ -1,0 +1,173 @@
+"""Run-directory storage: what ``fit`` (or ``model.save``) writes and every later command
+reads.
+
+A run directory holds ``mapping.npz`` (the two matrices and the normalisation means) and
+``report.json`` (inputs with sizes, modification times and checksums, settings, seed, timings,
+metrics, versions). ``report.json`` is written last and records the checksum of
+``mapping.npz``, so a run interrupted while being overwritten is detected rather than used.
+``RUN/cache/`` (see :mod:`mapalign.cache`) keeps what later commands reuse.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import warnings
+from typing import Callable, List, Optional
+
+import numpy as np
+
+from .export import atomic_file, write_json
+from .loading import FormatError, load_embeddings
+from .mapping import Mapping
+
+
+REPORT = "report.json"
+MAPPING = "mapping.npz"
+
+
+def sha256(path, block=1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(block), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_info(path) -> dict:
+    path = os.path.abspath(os.fspath(path))
+    return {"path": path, "bytes": os.path.getsize(path), "mtime_ns": os.stat(path).st_mtime_ns,
+            "sha256": sha256(path)}
+
+
+def _same_file(path, info, full: bool) -> bool:
+    """Whether ``path`` holds the file a run recorded: size and modification time (cheap),
+    or the whole sha256 when ``full``, when the time differs, or when none was recorded."""
+    if os.path.getsize(path) != info["bytes"]:
+        return False
+    if not full and info.get("mtime_ns") == os.stat(path).st_mtime_ns:
+        return True
+    return sha256(path) == info["sha256"]
+
+
+@contextlib.contextmanager
+def collect_warnings(sink: List[str], echo: Optional[Callable[[str], None]] = None):
+    """Gather the warnings raised inside (loading reports duplicates this way)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        sink.append(str(w.message))
+        if echo:
+            echo(f"warning: {w.message}")
+
+
+def save_model(run_dir, model: Mapping, report: dict, overwrite: bool = True):
+    buf = io.BytesIO()
+    np.savez(buf, W_src=model.W_src_, W_tgt=model.W_tgt_,
+             src_means=np.array(model.src_means_, dtype=np.float32).reshape(-1, model.W_src_.shape[0]),
+             tgt_means=np.array(model.tgt_means_, dtype=np.float32).reshape(-1, model.W_tgt_.shape[0]))
+    data = buf.getvalue()
+    with atomic_file(os.path.join(run_dir, MAPPING), "wb", overwrite) as f:
+        f.write(data)
+    report["mapping"] = {"file": MAPPING, "sha256": hashlib.sha256(data).hexdigest(),
+                         "shape_src": list(model.W_src_.shape),
+                         "shape_tgt": list(model.W_tgt_.shape)}
+    write_json(os.path.join(run_dir, REPORT), report, overwrite=True)
+
+
+def _rows_hint(path, max_vocab):
+    """Rows a progress bar should expect: the header's count, capped by max_vocab."""
+    from .loading import _open, _parse_header
+
+    with contextlib.suppress(Exception), _open(path) as f:
+        header = _parse_header(f.readline())
+        if header:
+            return min(header[0], max_vocab or header[0])
+    return max_vocab
+
+
+def load_run(run_dir):
+    """``(mapping, report)`` of a run directory; checks that the two belong together."""
+    report_path = os.path.join(run_dir, REPORT)
+    if not os.path.exists(report_path):
+        raise FileNotFoundError(f"{run_dir}: no {REPORT} (not a run directory, or its fit "
+                                "did not finish)")
+    with open(report_path, "rb") as f:
+        raw = f.read()
+    try:
+        report = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise FormatError(report_path, None, f"not UTF-8 text ({e.reason})") from None
+    except json.JSONDecodeError as e:
+        raise FormatError(report_path, e.lineno, f"not valid JSON: {e.msg}") from None
+    missing = [k for k in ("mapping", "settings", "inputs")
+               if not isinstance(report, dict) or not isinstance(report.get(k), dict)]
+    if missing:
+        raise FormatError(report_path, None, "not a mapalign run report (no "
+                          f"{', '.join(repr(k) for k in missing)} entry)")
+    path = os.path.join(run_dir, MAPPING)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: the run's mapping is missing: fit again")
+    if sha256(path) != report["mapping"].get("sha256"):
+        raise ValueError(f"{path} does not match {report_path} (an interrupted overwrite?): "
+                         "fit again")
+    with np.load(path) as z:
+        model = Mapping.from_arrays(z["W_src"], z["W_tgt"], report["settings"]["normalize"],
+                                    list(z["src_means"]), list(z["tgt_means"]))
+    return model, report
+
+
+def check_inputs(report, src=None, tgt=None, verify=False):
+    """Check, without reading them as vectors, that files named with ``--src/--tgt`` (always)
+    or the recorded inputs (with ``verify``) are the run's: by whole sha256."""
+    for side, moved in (("source", src), ("target", tgt)):
+        if moved is None and not verify:
+            continue
+        info = report["inputs"][side]
+        path = os.fspath(moved) if moved is not None else info["path"]
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path}: the run's {side} vectors are gone")
+        if not _same_file(path, info, full=True):
+            what = "is not the file the run was fitted on" if moved is not None else \
+                "changed since the run was fitted"
+            raise ValueError(f"{path} {what} (checksum differs)")
+
+
+def load_run_inputs(report, verify=False, progress_factory=None, echo=None, src=None,
+                    tgt=None):
+    """Read the run's source and target vectors again, as ``fit`` read them. Each file is
+    checked to be the one the run recorded: by size and modification time, or by its whole
+    sha256 with ``verify`` (and whenever the time differs). ``src``/``tgt`` name the files
+    where they have moved; they are accepted when their checksum is the recorded one."""
+    progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
+    s = report["settings"]
+    out, warned = [], []
+    for side, moved in (("source", src), ("target", tgt)):
+        info = report["inputs"][side]
+        path = os.fspath(moved) if moved is not None else info["path"]
+        if not os.path.exists(path):
+            flag = "--src" if side == "source" else "--tgt"
+            raise FileNotFoundError(f"{path}: the run's {side} vectors are gone (give their "
+                                    f"new place with {flag})")
+        if not _same_file(path, info, full=verify or moved is not None):
+            what = "is not the file the run was fitted on" if moved is not None else \
+                "changed since the run was fitted"
+            raise ValueError(f"{path} {what} (checksum differs)")
+        with collect_warnings(warned), progress_factory(f"loading {side}",
+                                                        _rows_hint(path, s["max_vocab"])) as bar:
+            out.append(load_embeddings(path, s["max_vocab"], s["format"], s["encoding_errors"],
+                                       bar))
+    return out[0], out[1]
+
+
+def update_report(run_dir, key, entry):
+    path = os.path.join(run_dir, REPORT)
+    with open(path, encoding="utf-8") as f:
+        report = json.load(f)
+    report.setdefault(key, []).append(entry)
+    write_json(path, report)
+
+
