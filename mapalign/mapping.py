@@ -7,10 +7,13 @@ shared space holds ``normalize(X) @ W_src`` and ``normalize(Z) @ W_tgt``. For Pr
 """
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from .backend import asnumpy, get_array_module, get_xp, resolve_device, to_device
 from .loading import Embeddings, index_pairs
@@ -20,10 +23,13 @@ from .normalize import apply_normalization, normalize
 from .refinement import RefineOptions, refine
 from .retrieval import DEFAULT_BUDGET, mutual_nearest, nearest
 
-class Mapping:
+class Mapping(BaseEstimator):
     """What every aligner shares once fitted: normalisation, the two matrices, transforms.
 
-    A fitted mapping read back from a run directory is a plain ``Mapping``.
+    The aligners are scikit-learn estimators: ``__init__`` only stores parameters, ``fit``
+    validates them and returns self, fitted attributes end in ``_``; ``get_params``,
+    ``set_params`` and ``sklearn.base.clone`` work. A fitted mapping read back from a run
+    directory without its aligner's parameters is a plain ``Mapping``.
     """
 
     normalize = "unit,center,unit"
@@ -36,6 +42,19 @@ class Mapping:
         self.src_means_ = [np.asarray(m) for m in src_means]
         self.tgt_means_ = [np.asarray(m) for m in tgt_means]
         return self
+
+    def transform(self, X):
+        """Map source vectors (rows, raw) into the shared space; numpy in, numpy out, cupy in,
+        cupy out."""
+        return self.transform_source(X)
+
+    def save(self, path) -> str:
+        """Write this fitted model as a run directory's model (``mapping.npz`` and a
+        ``report.json`` with its class and parameters); :func:`mapalign.load` reads it back."""
+        from .store import save_model
+
+        save_model(path, self, model_report(self))
+        return os.fspath(path)
 
     def _prepare(self, src: Embeddings, tgt: Embeddings):
         self.device_ = resolve_device(self.device)
@@ -99,6 +118,58 @@ class Mapping:
         S, T = self.mapped(src, tgt, vocab, vocab, xp)
         return induce_entries(S, T, src.words, tgt.words, mode, method, csls_k, budget,
                               progress)
+
+
+def _jsonable_params(params: dict) -> dict:
+    return {k: ({"__dataclass__": type(v).__name__, **dataclasses.asdict(v)}
+                if dataclasses.is_dataclass(v) else list(v) if isinstance(v, tuple) else v)
+            for k, v in params.items()}
+
+
+def _params_from_json(params: dict) -> dict:
+    from . import methods
+
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, dict) and "__dataclass__" in v:
+            v = dict(v)
+            v = getattr(methods, v.pop("__dataclass__"))(**v)
+        out[k] = v
+    return out
+
+
+def model_report(model: Mapping) -> dict:
+    """What a saved model's ``report.json`` holds about the model itself."""
+    import mapalign
+
+    cls = type(model)
+    return {"mapalign_version": mapalign.__version__,
+            "model": {"class": f"{cls.__module__}.{cls.__qualname__}",
+                      "params": _jsonable_params(model.get_params())},
+            "settings": {"normalize": model.normalize}, "inputs": {}}
+
+
+def load(path) -> Mapping:
+    """A model saved with ``save`` (or a run directory written by ``mapalign fit``): the
+    aligner's class with its parameters and fitted matrices where the report names them,
+    otherwise a plain :class:`Mapping`."""
+    import importlib
+
+    from .store import load_run
+
+    mapping, report = load_run(path)
+    info = report.get("model") or {}
+    params = info.get("params")
+    if not isinstance(params, dict):
+        return mapping
+    module, _, name = info.get("class", "").rpartition(".")
+    if not module.startswith("mapalign"):
+        return mapping
+    cls = getattr(importlib.import_module(module), name)
+    model = cls(**_params_from_json(params))
+    for attr in ("W_src_", "W_tgt_", "src_means_", "tgt_means_"):
+        setattr(model, attr, getattr(mapping, attr))
+    return model
 
 
 def induce_entries(S, T, src_words, tgt_words, mode="mutual", method="csls", csls_k=10,

@@ -11,8 +11,7 @@ import os
 import platform
 import sys
 import time
-import warnings
-from typing import Callable, Dict, List, Optional
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -23,10 +22,10 @@ from .evaluation import evaluate_bdi
 from .export import OutputExistsError, atomic_set, check_output_dir, write_dictionary, \
     write_npy, write_vec
 from .loading import Embeddings, load_dictionary, load_embeddings
-from .mapping import SupervisedAligner, induce_entries
+from .mapping import SupervisedAligner, induce_entries, model_report
 from .retrieval import nearest
-from .store import (MAPPING, REPORT, _rows_hint, check_inputs, collect_warnings,  # noqa: F401
-                    file_info, load_run, load_run_inputs, save_model, sha256, update_report)
+from .store import (REPORT, _rows_hint, check_inputs, collect_warnings, file_info, load_run,
+                    load_run_inputs, save_model, update_report)
 from .export import write_json
 
 
@@ -122,6 +121,7 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
         "exports": [],
     }
     report.update(model.report_())
+    report["model"] = model_report(model)["model"]
     with watch("save"):
         import shutil
 

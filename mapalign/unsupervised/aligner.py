@@ -52,12 +52,6 @@ class UnsupervisedAligner(Mapping):
             if name != "self":
                 setattr(self, name, value)
 
-    def get_params(self, deep=True) -> dict:
-        import inspect
-
-        names = list(inspect.signature(type(self).__init__).parameters)[1:]
-        return {n: getattr(self, n) for n in names}
-
     def _validate(self):
         if self.init not in INITS:
             raise ValueError(f"init must be one of {INITS}, not {self.init!r}")
