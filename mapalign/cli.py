@@ -72,6 +72,10 @@ def format_table(metrics: dict) -> str:
             lines.append(f"{method.upper():<10}" + "".join(
                 f"{metrics[method][k]:>8.2f}" if metrics[method][k] is not None else f"{'-':>8}"
                 for k in ks))
+            ci = metrics[method].get("ci95")
+            if ci:
+                lines.append(f"{'  95% CI':<10}" + "".join(
+                    f"{f'{ci[k][0]:.1f}-{ci[k][1]:.1f}':>12}" for k in ks))
     lines.append(f"coverage {metrics['coverage']:.1f}% ({metrics['source_words_used']}/"
                  f"{metrics['source_words']} source words, {metrics['pairs_used']}/"
                  f"{metrics['pairs']} pairs), retrieval over {metrics['eval_vocab']} targets")
@@ -245,6 +249,37 @@ def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, src_path, tgt_p
                              tgt=tgt_path, verify=verify)
     click.echo(json.dumps(entry["metrics"], indent=2) if as_json else
                format_table(entry["metrics"]))
+
+
+@main.command()
+@click.argument("run_a", type=click.Path(exists=True, file_okay=False))
+@click.argument("run_b", type=click.Path(exists=True, file_okay=False))
+@click.option("--dict", "dictionary", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Test dictionary both runs are scored on.")
+@click.option("--retrieval", type=click.Choice(["nn", "csls"]), default="csls",
+              show_default=True)
+@click.option("-k", "k", type=click.Choice(["1", "5", "10"]), default="1", show_default=True,
+              help="Compare P@K.")
+@click.option("--eval-vocab", type=click.IntRange(min=1), default=200000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def compare(run_a, run_b, dictionary, retrieval, k, eval_vocab, as_json, quiet):
+    """Is RUN_A better than RUN_B? P@K on the same source words, the difference with a 95%
+    paired bootstrap interval, and the exact McNemar test."""
+    from .runs import compare_runs
+
+    with _user_errors():
+        out = compare_runs(run_a, run_b, dictionary, retrieval, f"p@{k}", eval_vocab,
+                           progress_factory=_progress_factory(quiet))
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    lo, hi = out["difference_ci95"]
+    click.echo(f"{out['metric']} on {out['words']} source words: A {out['a']:.2f}, "
+               f"B {out['b']:.2f}\ndifference A - B {out['difference']:+.2f} points "
+               f"(95% CI {lo:+.2f} to {hi:+.2f}); only A right on {out['only_a_right']}, "
+               f"only B right on {out['only_b_right']}; exact McNemar p = "
+               f"{out['mcnemar_exact_p']:.4f}")
 
 
 @main.command()

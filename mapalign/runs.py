@@ -134,7 +134,7 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
 
 def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"), device=None,
                  progress_factory=None, record=True, src=None, tgt=None,
-                 verify=False) -> dict:
+                 verify=False, return_hits=False) -> dict:
     """BDI precision of a run on a test dictionary; appended to the run's report."""
     model, report = load_run(run_dir)
     check_inputs(report, src, tgt, verify)
@@ -152,7 +152,8 @@ def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"),
         # evaluate_bdi would compute them, kept for the next command
         r = cache.penalties(eval_vocab, 10) if "csls" in methods else None
         result = evaluate_bdi(None, src_v, tgt_v, pairs, methods=methods, eval_vocab=eval_vocab,
-                              device=device, mapped=(S, T), r_target=r)
+                              device=device, mapped=(S, T), r_target=r,
+                              return_hits=return_hits)
     if not result.get("queries"):
         raise ValueError(f"{dictionary}: none of its {result['pairs']} pairs has both words in "
                          f"the run's vocabularies (targets limited to the first "
@@ -162,6 +163,20 @@ def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"),
     if record:
         update_report(run_dir, "evaluations", entry)
     return entry
+
+
+def compare_runs(run_a, run_b, dictionary, method="csls", k="p@1", eval_vocab=200000,
+                 progress_factory=None) -> dict:
+    """P@k of two runs on the same test dictionary, their difference with a 95% paired
+    bootstrap interval, and the exact McNemar test (see :func:`mapalign.evaluation.compare`)."""
+    from .evaluation import compare
+
+    entries = [evaluate_run(r, dictionary, eval_vocab, (method,), progress_factory=progress_factory,
+                            record=False, return_hits=True) for r in (run_a, run_b)]
+    out = compare(entries[0]["metrics"], entries[1]["metrics"], method, k)
+    out.update(run_a=os.path.abspath(run_a), run_b=os.path.abspath(run_b),
+               dictionary=file_info(dictionary))
+    return out
 
 
 def export_run(run_dir, out_dir, vectors=True, mapping=True, dictionary=True, dict_vocab=15000,

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -34,3 +36,48 @@ def test_wrong_mapping_scores_zero(device):
     res = evaluate_bdi(model, src, tgt, [("a", "A"), ("b", "B"), ("c", "C")], ks=(1, 3),
                        device=device)
     assert res["nn"]["p@1"] == 0.0 and res["nn"]["p@3"] == 100.0
+
+
+def test_confidence_interval_contains_the_estimate_and_narrows():
+    from mapalign.evaluation import bootstrap_ci
+
+    rng = np.random.default_rng(3)
+    small = rng.random(100) < 0.6
+    large = rng.random(5000) < 0.6
+    for v in (small, large):
+        lo, hi = bootstrap_ci(v, seed=1)
+        assert lo <= 100 * v.mean() <= hi
+    width = lambda v: np.subtract(*bootstrap_ci(v, seed=1)[::-1])  # noqa: E731
+    assert width(large) < width(small) / 4  # about sqrt(50) narrower
+    assert bootstrap_ci(small, seed=1) == bootstrap_ci(small, seed=1)  # seeded
+
+
+def test_compare_a_run_with_itself_and_with_another(tmp_path):
+    from click.testing import CliRunner
+
+    from mapalign.cli import main
+    from mapalign.synthetic import make_pair, vec_bytes
+
+    src, tgt, train, test = make_pair(n_words=800, dim=16, noise=0.6, seed=44)
+    (tmp_path / "s.vec").write_bytes(vec_bytes(src))
+    (tmp_path / "t.vec").write_bytes(vec_bytes(tgt))
+    (tmp_path / "train").write_text("".join(f"{a} {b}\n" for a, b in train))
+    (tmp_path / "small").write_text("".join(f"{a} {b}\n" for a, b in train[:30]))
+    (tmp_path / "test").write_text("".join(f"{a} {b}\n" for a, b in test))
+    run = lambda *a: CliRunner().invoke(main, [str(x) for x in a])  # noqa: E731
+    for name, d in (("good", "train"), ("weak", "small")):
+        assert run("fit", tmp_path / "s.vec", tmp_path / "t.vec", "--dict", tmp_path / d, "-o",
+                   tmp_path / name, "-q", "--refine", "0", "--method",
+                   "procrustes").exit_code == 0
+    same = json.loads(run("compare", tmp_path / "good", tmp_path / "good", "--dict",
+                          tmp_path / "test", "--json").stdout)
+    assert same["difference"] == 0 and same["mcnemar_exact_p"] == 1.0
+    assert same["difference_ci95"] == [0.0, 0.0]
+    diff = json.loads(run("compare", tmp_path / "good", tmp_path / "weak", "--dict",
+                          tmp_path / "test", "--json").stdout)
+    assert diff["difference"] == pytest.approx(diff["a"] - diff["b"])
+    assert diff["difference"] > 0 and diff["mcnemar_exact_p"] < 0.01
+    lo, hi = diff["difference_ci95"]
+    assert lo <= diff["difference"] <= hi and lo > 0
+    r = run("evaluate", tmp_path / "good", "--dict", tmp_path / "test")
+    assert "95% CI" in r.output
