@@ -298,23 +298,61 @@ def compare(run_a, run_b, dictionary, retrieval, k, eval_vocab, as_json, quiet):
               show_default=True, help="Mutual CSLS best matches, or every source word's best.")
 @click.option("--max-vocab", type=click.IntRange(min=1), default=None,
               help="Export only the first N words of each side.")
+@click.option("--format", "vec_format", type=click.Choice(["text", "word2vec-binary"]),
+              default="text", show_default=True,
+              help="Aligned vectors as text .vec, or word2vec binary .bin (gensim's "
+                   "load_word2vec_format(..., binary=True) reads it).")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 @_moved_options
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
 def export(run_dir, out_dir, vectors, mapping, dictionary, dict_vocab, dict_mode, max_vocab,
-           force, src_path, tgt_path, verify, as_json, quiet):
+           vec_format, force, src_path, tgt_path, verify, as_json, quiet):
     """Write RUN_DIR's aligned vectors, mapping matrices and induced dictionary."""
     from .runs import export_run
 
     with _user_errors():
         entry = export_run(run_dir, out_dir, vectors, mapping, dictionary, dict_vocab,
                            dict_mode, max_vocab, force, progress_factory=_progress_factory(quiet),
-                           src=src_path, tgt=tgt_path, verify=verify)
+                           src=src_path, tgt=tgt_path, verify=verify, vec_format=vec_format)
     if as_json:
         click.echo(json.dumps(entry, indent=2))
     elif not quiet:
         click.echo(f"wrote {', '.join(entry['files'])} to {out_dir}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("vectors", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Output vectors file.")
+@click.option("--side", type=click.Choice(["source", "target"]), default="source",
+              show_default=True, help="Which language VECTORS are in.")
+@click.option("--format", "out_format", type=click.Choice(["text", "word2vec-binary"]),
+              default="text", show_default=True, help="Output format.")
+@click.option("--in-format", type=click.Choice(FORMATS), default="auto", show_default=True,
+              help="Format of VECTORS.")
+@click.option("--encoding-errors", type=click.Choice(ENCODING_ERRORS), default="strict",
+              show_default=True, help="What to do with words that are not valid UTF-8.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def apply(run_dir, vectors, out_path, side, out_format, in_format, encoding_errors, force,
+          as_json, quiet):
+    """Map every vector of VECTORS (any size, e.g. the full 2M-word file) with RUN_DIR's
+    normalisation and matrix, streaming a block at a time."""
+    from .runs import apply_run
+
+    with _user_errors():
+        entry = apply_run(run_dir, vectors, out_path, side, out_format, in_format,
+                          encoding_errors, force, progress_factory=_progress_factory(quiet))
+    for w in entry["warnings"]:
+        if not quiet:
+            click.echo(f"warning: {w}", err=True)
+    if as_json:
+        click.echo(json.dumps(entry, indent=2))
+    elif not quiet:
+        click.echo(f"wrote {entry['words']} x {entry['dim']} to {out_path}")
 
 
 @main.command()

@@ -179,6 +179,33 @@ def _digit_table_big(ints, digits):
     return out
 
 
+def word2vec_binary_rows(words: Sequence[str], vectors: np.ndarray) -> bytes:
+    """Rows of the word2vec binary format: ``word``, a space, D little-endian float32, a
+    newline (as the original word2vec tool writes them)."""
+    vectors = np.ascontiguousarray(vectors, dtype="<f4")
+    return b"".join(w.encode("utf-8") + b" " + v.tobytes() + b"\n"
+                    for w, v in zip(words, vectors))
+
+
+def write_word2vec_binary(path, words: Sequence[str], vectors: np.ndarray, overwrite=True,
+                          progress=None):
+    """word2vec binary: an ``N D`` text header, then :func:`word2vec_binary_rows`."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    n, d = vectors.shape
+    if len(words) != n:
+        raise ValueError(f"{len(words)} words for {n} vectors")
+    for w in words:
+        if not w or any(c.isspace() for c in w):
+            raise ValueError(f"word {w!r} cannot be written (empty or spaces)")
+    with atomic_file(path, "wb", overwrite) as f:
+        f.write(f"{n} {d}\n".encode())
+        for a in range(0, n, _VEC_CHUNK):
+            b = min(n, a + _VEC_CHUNK)
+            f.write(word2vec_binary_rows(words[a:b], vectors[a:b]))
+            if progress:
+                progress(b - a)
+
+
 def write_npy(path, array, overwrite=True):
     with atomic_file(path, "wb", overwrite) as f:
         np.save(f, np.asarray(array))

@@ -230,6 +230,10 @@ class _Rows:
         if len(keep) < len(words):
             matrix = matrix[keep]
             words = [words[i] for i in keep]
+        self.store(words, matrix)
+
+    def store(self, words: List[str], matrix: np.ndarray):
+        """Keep a checked, de-duplicated chunk (a streaming reader overrides this)."""
         self.words.extend(words)
         self.blocks.append(matrix)
 
@@ -257,8 +261,8 @@ def _parse_chunk(path, texts: List[str], linenos: List[int], dim: int) -> np.nda
     raise FormatError(path, linenos[0], "could not parse the values of this block")
 
 
-def _read_text(path, max_vocab, encoding_errors, progress):
-    rows = _Rows(path)
+def _read_text(path, max_vocab, encoding_errors, progress, rows=None):
+    rows = rows if rows is not None else _Rows(path)
     with _open(path) as f:
         first = _strip_bom(f.readline())
         header = _parse_header(first)
@@ -313,8 +317,8 @@ def _read_text(path, max_vocab, encoding_errors, progress):
     return rows.words, rows.blocks, rows.stats
 
 
-def _read_word2vec_binary(path, max_vocab, encoding_errors, progress):
-    rows = _Rows(path)
+def _read_word2vec_binary(path, max_vocab, encoding_errors, progress, rows=None):
+    rows = rows if rows is not None else _Rows(path)
     with _open(path) as f:
         header = _parse_header(f.readline())
         if header is None:
@@ -380,6 +384,42 @@ def _load_fasttext_bin(path, max_vocab, encoding_errors):
         words = words[:max_vocab]
     vectors = np.stack([model.get_word_vector(w) for w in words]).astype(np.float32)
     return Embeddings(words, vectors, path=path, oov=model.get_word_vector)
+
+
+def stream_embeddings(path, sink: Callable[[List[str], np.ndarray], None], fmt: str = "auto",
+                      encoding_errors: str = "strict", max_vocab: Optional[int] = None,
+                      progress: Optional[Callable[[int], None]] = None) -> dict:
+    """Read a text or word2vec-binary vectors file chunk by chunk (8,192 rows), with the same
+    checks as :func:`load_embeddings`, handing each checked, de-duplicated chunk to
+    ``sink(words, matrix)`` instead of keeping it: memory stays bounded whatever the file's
+    size. Returns the counts (duplicates, bad encodings). fastText ``.bin`` models are read
+    whole (the ``fasttext`` package loads them so) and handed over in chunks."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    if os.path.getsize(path) == 0:
+        raise FormatError(path, None, "empty file")
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    if fmt == "fasttext-bin":
+        emb = _load_fasttext_bin(path, max_vocab, encoding_errors)
+        for a in range(0, len(emb), _CHUNK_ROWS):
+            sink(emb.words[a:a + _CHUNK_ROWS], emb.vectors[a:a + _CHUNK_ROWS])
+            if progress:
+                progress(min(_CHUNK_ROWS, len(emb) - a))
+        return {"duplicates": 0, "bad_encoding": 0}
+
+    class _Streaming(_Rows):
+        def store(self, words, matrix):
+            self.n = getattr(self, "n", 0) + len(words)
+            sink(words, matrix)
+
+    rows = _Streaming(path)
+    reader = _read_text if fmt == "text" else _read_word2vec_binary
+    with _gzip_errors(path):
+        reader(path, max_vocab, encoding_errors, progress or (lambda n: None), rows)
+    if not getattr(rows, "n", 0):
+        raise FormatError(path, None, "no word vectors in file")
+    return rows.stats
 
 
 def load_dictionary(path) -> List[Tuple[str, str]]:

@@ -86,8 +86,10 @@ class Mapping(BaseEstimator):
         return self._transform(Z, xp, [to_device(m, xp) for m in self.tgt_means_], self.W_tgt_)
 
     def _transform(self, X, xp, means, W):
+        # float64 products: a row maps to the same float32 values whatever block it is part of
+        # (export of the whole vocabulary and streaming apply agree to the byte)
         X = apply_normalization(xp.asarray(X, dtype=xp.float32), self.normalize, means)
-        return X @ to_device(W, xp)
+        return (X.astype(xp.float64) @ to_device(W, xp).astype(xp.float64)).astype(xp.float32)
 
     def mapped(self, src: Embeddings, tgt: Embeddings, n_src=None, n_tgt=None, xp=np):
         """The first ``n_src`` source and ``n_tgt`` target words in the shared space."""

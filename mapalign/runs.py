@@ -11,6 +11,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from typing import Dict, Optional
 
 import numpy as np
@@ -20,7 +21,7 @@ from .backend import resolve_device
 from .cache import cached_vectors
 from .evaluation import evaluate_bdi
 from .export import OutputExistsError, atomic_set, check_output_dir, write_dictionary, \
-    write_npy, write_vec
+    write_npy, write_vec, write_word2vec_binary
 from .loading import Embeddings, load_dictionary, load_embeddings
 from .mapping import SupervisedAligner, induce_entries, model_report
 from .retrieval import nearest
@@ -179,15 +180,66 @@ def compare_runs(run_a, run_b, dictionary, method="csls", k="p@1", eval_vocab=20
     return out
 
 
+def apply_run(run_dir, vectors_path, out_path, side="source", out_format="text",
+              in_format="auto", encoding_errors="strict", force=False,
+              progress_factory=None) -> dict:
+    """Map every vector of ``vectors_path`` (any size: read and written a chunk at a time)
+    with the run's normalisation and matrix of ``side``, into ``out_path`` (text ``.vec`` or
+    word2vec binary), atomically."""
+    import io
+
+    from .export import atomic_file, format_rows, word2vec_binary_rows
+    from .loading import stream_embeddings
+
+    if side not in ("source", "target"):
+        raise ValueError("side must be 'source' or 'target'")
+    if out_format not in ("text", "word2vec-binary"):
+        raise ValueError("format must be 'text' or 'word2vec-binary'")
+    model, report = load_run(run_dir)
+    check_output_dir(os.path.dirname(os.path.abspath(out_path)))
+    transform = model.transform_source if side == "source" else model.transform_target
+    expected_dim = report["inputs"].get(side, {}).get("dim")
+    progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
+    counts = {"rows": 0, "dim": None}
+    header_width = 40  # "N D" padded with spaces, rewritten once N is known
+    with atomic_file(out_path, "wb", overwrite=force) as f, \
+            progress_factory(f"mapping {os.path.basename(vectors_path)}",
+                             _rows_hint(vectors_path, None)) as bar:
+        f.write(b" " * (header_width - 1) + b"\n")
+
+        def sink(words, matrix):
+            if expected_dim and matrix.shape[1] != expected_dim:
+                raise ValueError(f"{vectors_path}: {matrix.shape[1]} dimensions, but the run's "
+                                 f"{side} vectors have {expected_dim}")
+            mapped = transform(matrix)
+            f.write(format_rows(words, mapped) if out_format == "text"
+                    else word2vec_binary_rows(words, mapped))
+            counts["rows"] += len(words)
+            counts["dim"] = mapped.shape[1]
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stats = stream_embeddings(vectors_path, sink, in_format, encoding_errors,
+                                      progress=bar)
+        f.seek(0)
+        f.write(f"{counts['rows']} {counts['dim']}".ljust(header_width - 1).encode() + b"\n")
+    return {"input": os.path.abspath(vectors_path), "output": os.path.abspath(out_path),
+            "side": side, "format": out_format, "words": counts["rows"], "dim": counts["dim"],
+            "duplicates_dropped": stats.get("duplicates", 0),
+            "warnings": [str(w.message) for w in caught]}
+
+
 def export_run(run_dir, out_dir, vectors=True, mapping=True, dictionary=True, dict_vocab=15000,
                dict_mode="mutual", max_vocab=None, force=False, progress_factory=None,
-               src=None, tgt=None, verify=False) -> dict:
+               src=None, tgt=None, verify=False, vec_format="text") -> dict:
     """Write aligned ``src.vec``/``tgt.vec``, ``W_src.npy``/``W_tgt.npy`` and the induced
     ``dictionary.txt`` (``source target score``) into ``out_dir``, as one set: an interrupted
     export leaves ``out_dir`` as it was. The mapped vectors come from the run's cache."""
     model, report = load_run(run_dir)
     check_inputs(report, src, tgt, verify)
-    names = (["src.vec", "tgt.vec"] if vectors else []) + \
+    ext = "vec" if vec_format == "text" else "bin"
+    vec_names = [f"src.{ext}", f"tgt.{ext}"]
+    names = (vec_names if vectors else []) + \
         (["W_src.npy", "W_tgt.npy"] if mapping else []) + \
         (["dictionary.txt"] if dictionary else [])
     if not names:
@@ -204,10 +256,11 @@ def export_run(run_dir, out_dir, vectors=True, mapping=True, dictionary=True, di
             S, T = cache.vectors("source"), cache.vectors("target")
             src_words, tgt_words = cache.words("source"), cache.words("target")
         if vectors:
-            for name, words, M in (("src.vec", src_words, S), ("tgt.vec", tgt_words, T)):
+            writer = write_vec if vec_format == "text" else write_word2vec_binary
+            for name, words, M in zip(vec_names, (src_words, tgt_words), (S, T)):
                 M = M[:max_vocab]
                 with progress_factory(f"writing {name}", len(M)) as bar:
-                    write_vec(os.path.join(tmp, name), words[:max_vocab], M, progress=bar)
+                    writer(os.path.join(tmp, name), words[:max_vocab], M, progress=bar)
             written.update(source_words=len(S[:max_vocab]), target_words=len(T[:max_vocab]))
         if dictionary:
             with progress_factory("inducing the dictionary", min(dict_vocab, len(S))) as bar:

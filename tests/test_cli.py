@@ -185,3 +185,59 @@ def test_cache_serves_later_commands_without_the_inputs(pair, tmp_path):
     index = json.loads((out / "cache" / "index.json").read_text())
     assert index["mapping_sha256"] == json.loads((out / "report.json").read_text())[
         "mapping"]["sha256"]
+
+
+def test_apply_streams_a_larger_file_identically_to_export(pair, tmp_path):
+    """A run fitted on the first 300 words; apply maps the whole 600-word file, a block at a
+    time: the rows of the words export also wrote are byte-identical."""
+    import mapalign.loading as loading
+
+    d, _ = pair
+    out = tmp_path / "run"
+    assert run("fit", d / "src.vec", d / "tgt.vec.gz", "--dict", d / "train.txt", "-o", out,
+               "-q", "--max-vocab", "300").exit_code == 0
+    assert run("export", out, "-o", tmp_path / "e", "-q", "--no-dictionary").exit_code == 0
+    small_chunks = 64  # many blocks, so that streaming is what is tested
+    old, loading._CHUNK_ROWS = loading._CHUNK_ROWS, small_chunks
+    try:
+        r = run("apply", out, d / "src.vec", "-o", tmp_path / "all.vec", "--json", "-q")
+    finally:
+        loading._CHUNK_ROWS = old
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["words"] == 600
+    exported = (tmp_path / "e" / "src.vec").read_bytes().split(b"\n")[1:-1]
+    applied = (tmp_path / "all.vec").read_bytes().split(b"\n")
+    assert applied[0].split() == [b"600", b"16"]
+    assert len(exported) == 300 and applied[1:301] == exported
+    assert load_embeddings(tmp_path / "all.vec").vectors.shape == (600, 16)
+    r = run("apply", out, d / "src.vec", "-o", tmp_path / "all.vec")
+    assert r.exit_code == 1 and "exists" in r.output
+    r = run("apply", out, d / "tgt.vec.gz", "--side", "target", "-o", tmp_path / "t.bin",
+            "--format", "word2vec-binary", "-q")
+    assert r.exit_code == 0 and load_embeddings(tmp_path / "t.bin").vectors.shape[1] == 16
+
+
+def test_export_word2vec_binary_layout(pair, tmp_path):
+    d, _ = pair
+    out = tmp_path / "run"
+    assert run("fit", d / "src.vec", d / "tgt.vec.gz", "--dict", d / "train.txt", "-o", out,
+               "-q").exit_code == 0
+    assert run("export", out, "-o", tmp_path / "t", "-q").exit_code == 0
+    assert run("export", out, "-o", tmp_path / "b", "-q", "--format",
+               "word2vec-binary").exit_code == 0
+    text = load_embeddings(tmp_path / "t" / "src.vec")
+    raw = (tmp_path / "b" / "src.bin").read_bytes()
+    header, rest = raw.split(b"\n", 1)
+    assert header == b"600 16"
+    first = text.words[0].encode() + b" "
+    assert rest.startswith(first)
+    vec = np.frombuffer(rest[len(first):len(first) + 64], dtype="<f4")
+    np.testing.assert_allclose(vec, text.vectors[0], atol=1e-6)
+    assert rest[len(first) + 64:len(first) + 65] == b"\n"
+    binary = load_embeddings(tmp_path / "b" / "src.bin")
+    assert binary.words == text.words
+    np.testing.assert_allclose(binary.vectors, text.vectors, atol=1e-6)
+    gensim = pytest.importorskip("gensim", reason="gensim not installed: byte layout checked")
+    kv = gensim.models.KeyedVectors.load_word2vec_format(str(tmp_path / "b" / "src.bin"),
+                                                         binary=True)
+    np.testing.assert_allclose(kv[text.words[5]], text.vectors[5], atol=1e-6)
