@@ -252,6 +252,30 @@ def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, src_path, tgt_p
 
 
 @main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--dict", "dictionary", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Test dictionary.")
+@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="The HTML file to write.")
+@click.option("--eval-vocab", type=click.IntRange(min=1), default=200000, show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@_moved_options
+@click.option("--json", "as_json", is_flag=True, help="Also print the numbers as JSON.")
+def report(run_dir, dictionary, out_path, eval_vocab, force, src_path, tgt_path, verify,
+           as_json):
+    """A self-contained HTML page about RUN_DIR: precision by frequency band, refinement
+    history, similarity of right and wrong translations, hubness, settings, timings."""
+    from .report import build_report
+
+    with _user_errors():
+        numbers = build_report(run_dir, dictionary, out_path, eval_vocab, force, src_path,
+                               tgt_path, verify)
+    if as_json:
+        click.echo(json.dumps(numbers, indent=2))
+    click.echo(f"wrote {out_path}", err=True)
+
+
+@main.command()
 @click.argument("run_a", type=click.Path(exists=True, file_okay=False))
 @click.argument("run_b", type=click.Path(exists=True, file_okay=False))
 @click.option("--dict", "dictionary", required=True, type=click.Path(exists=True, dir_okay=False),

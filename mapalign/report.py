@@ -1,0 +1,224 @@
+"""``mapalign report``: one self-contained HTML page about a run (images embedded as data URIs,
+nothing fetched from the network), with matplotlib figures:
+
+* P@1 by source-frequency band, NN against CSLS;
+* the refinement history (held-out P@1 by round for supervised runs; the criterion by round of
+  every restart and null draw for unsupervised runs);
+* the similarity of the top-1 translation, for right and wrong ones;
+* hubness: how often each target word is somebody's top-1, under NN and under CSLS;
+* the run's settings, timings and evaluation with 95% intervals.
+
+matplotlib is an optional extra (``pip install 'mapalign[report]'``).
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+
+import numpy as np
+
+from .cache import cached_vectors
+from .evaluation import evaluate_bdi
+from .export import atomic_file
+from .loading import Embeddings, index_pairs, load_dictionary
+from .retrieval import nearest
+from .store import check_inputs, load_run, load_run_inputs
+
+_HUB_QUERIES = 10000
+
+
+def _plt():
+    try:
+        import matplotlib
+    except ImportError:
+        raise RuntimeError("the report needs matplotlib: pip install 'mapalign[report]'") \
+            from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.clf()
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def build_report(run_dir, dictionary, out_path, eval_vocab=200000, force=False,
+                 src=None, tgt=None, verify=False, bands=4) -> dict:
+    """Write the HTML page; returns what it shows, as numbers."""
+    plt = _plt()
+    model, report = load_run(run_dir)
+    check_inputs(report, src, tgt, verify)
+    cache = cached_vectors(run_dir, report, model,
+                           lambda: load_run_inputs(report, verify, src=src, tgt=tgt))
+    S, T = cache.vectors("source"), cache.vectors("target")
+    src_v = Embeddings(cache.words("source"), S)
+    tgt_v = Embeddings(cache.words("target"), T)
+    pairs = load_dictionary(dictionary)
+    r = cache.penalties(eval_vocab, 10)
+    metrics = evaluate_bdi(None, src_v, tgt_v, pairs, eval_vocab=eval_vocab, mapped=(S, T),
+                           r_target=r, return_hits=True)
+    if not metrics.get("queries"):
+        raise ValueError(f"{dictionary}: no usable pair: nothing to report")
+    n_t = min(eval_vocab, len(T))
+    Tn = np.asarray(T[:n_t])
+    rows = np.array([src_v.index[w] for w in metrics["query_words"]])
+    figures, numbers = [], {"metrics": {m: {k: v for k, v in metrics[m].items()}
+                                        for m in ("nn", "csls")}}
+
+    # 1. P@1 by frequency band of the source word
+    edges = np.unique(np.quantile(rows, np.linspace(0, 1, bands + 1)).astype(int))
+    band_of = np.clip(np.searchsorted(edges, rows, side="right") - 1, 0, len(edges) - 2)
+    labels = [f"ranks {edges[i]}-{edges[i + 1]}" for i in range(len(edges) - 1)]
+    by_band = {m: [float(100 * np.mean(np.asarray(metrics["hits"][m]["p@1"])[band_of == b]))
+                   if np.any(band_of == b) else 0.0 for b in range(len(labels))]
+               for m in ("nn", "csls")}
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    x = np.arange(len(labels))
+    for off, m in ((-0.2, "nn"), (0.2, "csls")):
+        ax.bar(x + off, by_band[m], 0.4, label=m.upper())
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_ylabel("P@1 (%)")
+    ax.set_title("P@1 by source-word frequency band (equal-count bands)")
+    ax.legend()
+    figures.append(("Precision by frequency", _png(fig)))
+    numbers["p1_by_band"] = dict(labels=labels, **by_band)
+
+    # 2. refinement / criterion history
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    unsup = report.get("unsupervised")
+    if unsup:
+        for entry in unsup.get("restarts", []):
+            hist = [h for h in entry.get("refinement", []) if "criterion" in h]
+            ax.plot([h["round"] for h in hist], [h["criterion"] for h in hist], "o-",
+                    label=f"start seed {entry['seed']}")
+        for entry in unsup.get("null_draws", []):
+            hist = [h for h in entry.get("refinement", []) if "criterion" in h]
+            ax.plot([h["round"] for h in hist], [h["criterion"] for h in hist], "x:",
+                    color="grey", label=f"null draw {entry['seed']}")
+        ax.set_ylabel("criterion (mean cosine)")
+        ax.set_title("Unsupervised criterion by refinement round")
+    else:
+        choice = report.get("refine_choice", {})
+        scores = choice.get("heldout_p@1_by_round")
+        if scores:
+            ax.plot(range(len(scores)), scores, "o-", label="held-out seed words")
+            ax.axvline(choice.get("rounds", 0), color="k", ls="--", label="chosen")
+        ax.set_ylabel("P@1 on held-out seed words (%)")
+        ax.set_title("Refinement rounds: the evidence for the choice")
+    ax.set_xlabel("refinement round")
+    ax.legend(fontsize=7)
+    figures.append(("Refinement", _png(fig)))
+
+    # 3. similarity of the top-1 translation, right and wrong
+    Q = np.asarray(S[rows])
+    gold = {}
+    s_rows, t_rows, _ = index_pairs(pairs, src_v, tgt_v, tgt_limit=n_t)
+    for i, j in zip(s_rows, t_rows):
+        gold.setdefault(int(i), set()).add(int(j))
+    top, _ = nearest(Q, Tn, 1, "csls", 10, r_target=r)
+    cos = np.sum(_unit(Q) * _unit(Tn[top[:, 0]]), axis=1)
+    right = np.array([top[n, 0] in gold[int(q)] for n, q in enumerate(rows)])
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    bins = np.linspace(np.floor(cos.min() * 10) / 10, 1, 30)
+    ax.hist(cos[right], bins, alpha=0.6, label=f"right ({right.sum()})")
+    ax.hist(cos[~right], bins, alpha=0.6, label=f"wrong ({(~right).sum()})")
+    ax.set_xlabel("cosine of the CSLS top-1 translation")
+    ax.set_ylabel("source words")
+    ax.set_title("How sure the right and the wrong translations are")
+    ax.legend()
+    figures.append(("Similarity", _png(fig)))
+    numbers["top1_cosine"] = {"right_mean": float(cos[right].mean()) if right.any() else None,
+                              "wrong_mean": float(cos[~right].mean()) if (~right).any()
+                              else None}
+
+    # 4. hubness
+    n_q = min(_HUB_QUERIES, len(S))
+    Sq = np.asarray(S[:n_q])
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    hub = {}
+    for m in ("nn", "csls"):
+        idx, _ = nearest(Sq, Tn, 1, m, 10, r_target=r if m == "csls" else None)
+        counts = np.bincount(idx[:, 0], minlength=n_t)
+        hub[m] = {"max": int(counts.max()), "targets_never_retrieved": int(np.sum(counts == 0)),
+                  "top": [(tgt_v.words[j], int(counts[j])) for j in np.argsort(-counts)[:5]]}
+        ks = np.arange(1, counts.max() + 1)
+        ax.plot(ks, [np.sum(counts >= k) for k in ks], label=f"{m.upper()} (max {counts.max()})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("retrieved as top-1 at least k times")
+    ax.set_ylabel("target words")
+    ax.set_title(f"Hubness over the {n_q} most frequent source words")
+    ax.legend()
+    figures.append(("Hubness", _png(fig)))
+    numbers["hubness"] = hub
+
+    page = _html(run_dir, report, metrics, figures, hub)
+    with atomic_file(out_path, "wb", overwrite=force) as f:
+        f.write(page.encode("utf-8"))
+    return numbers
+
+
+def _unit(X):
+    n = np.linalg.norm(X, axis=1, keepdims=True)
+    n[n == 0] = 1
+    return X / n
+
+
+def _html(run_dir, report, metrics, figures, hub) -> str:
+    esc = html.escape
+    rows = []
+    for m in ("nn", "csls"):
+        cells = "".join(f"<td>{metrics[m][k]:.2f}<br><small>{metrics[m]['ci95'][k][0]:.1f}"
+                        f"&ndash;{metrics[m]['ci95'][k][1]:.1f}</small></td>"
+                        for k in ("p@1", "p@5", "p@10"))
+        rows.append(f"<tr><th>{m.upper()}</th>{cells}</tr>")
+    settings = {k: v for k, v in report.get("settings", {}).items()}
+    timings = report.get("timings_s", {})
+    unsup = report.get("unsupervised")
+    verdict = ""
+    if unsup:
+        test = unsup.get("convergence_test", {})
+        verdict = (f"<p><b>Unsupervised:</b> criterion {unsup['criterion']:.4f}, null level "
+                   f"{test.get('null_level')}, margin {test.get('margin')}: "
+                   f"<b>{'converged' if unsup['converged'] else 'NOT converged'}</b></p>")
+    hubs = "".join(f"<li>{m.upper()}: most retrieved "
+                   + ", ".join(f"{esc(w)} ({c})" for w, c in h["top"])
+                   + f"; {h['targets_never_retrieved']} targets never retrieved</li>"
+                   for m, h in hub.items())
+    figs = "".join(f'<figure><figcaption>{esc(t)}</figcaption><img alt="{esc(t)}" '
+                   f'src="{uri}"></figure>' for t, uri in figures)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>mapalign report: {esc(str(run_dir))}</title>
+<style>
+body {{ font-family: sans-serif; max-width: 1300px; margin: 1.5em auto; padding: 0 1em;
+color: #222; }}
+h1 {{ font-size: 1.4em; }} table {{ border-collapse: collapse; margin: .5em 0; }}
+td, th {{ border: 1px solid #ccc; padding: .3em .6em; text-align: right; vertical-align: top; }}
+.grid {{ display: grid; grid-template-columns: repeat(2, 1fr); gap: 1em; }}
+figure {{ margin: 0; }} figcaption {{ font-weight: bold; margin-bottom: .3em; }}
+img {{ max-width: 100%; }} pre {{ background: #f6f6f6; padding: .5em; font-size: .8em;
+overflow-x: auto; max-height: 20em; font-size: .9em; }}
+</style></head><body>
+<h1>mapalign run {esc(os.path.abspath(str(run_dir)))}</h1>
+<p>{esc(report.get('inputs', {}).get('source', {}).get('path', '?'))} &rarr;
+{esc(report.get('inputs', {}).get('target', {}).get('path', '?'))};
+mode {esc(str(settings.get('mode', '?')))}, method {esc(str(settings.get('method',
+settings.get('init', '?'))))}, seed {esc(str(report.get('seed')))}</p>
+{verdict}
+<h2>Bilingual dictionary induction</h2>
+<p>{metrics['queries']} source words ({metrics['coverage']:.1f}% coverage); P@k in percent with
+95% bootstrap intervals over source words.</p>
+<table><tr><th></th><th>P@1</th><th>P@5</th><th>P@10</th></tr>{''.join(rows)}</table>
+<ul>{hubs}</ul>
+<div class="grid">{figs}</div>
+<h2>Settings</h2><pre>{esc(json.dumps(settings, indent=1, default=str))}</pre>
+<h2>Timings (s)</h2><pre>{esc(json.dumps(timings, indent=1))}</pre>
+</body></html>
+"""

@@ -1,0 +1,76 @@
+"""The HTML report: written atomically, self-contained, every image a PNG that decodes."""
+import base64
+import io
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from mapalign.cli import main
+from mapalign.synthetic import make_pair, vec_bytes
+
+pytest.importorskip("matplotlib", reason="the report needs the 'report' extra (matplotlib)")
+
+
+@pytest.mark.parametrize("mode", ["supervised", "unsupervised"])
+def test_report_is_self_contained_and_its_images_decode(tmp_path, mode):
+    import matplotlib.image as mpimg
+
+    src, tgt, train, test = make_pair(n_words=600, dim=16, noise=0.3, seed=51)
+    (tmp_path / "s.vec").write_bytes(vec_bytes(src))
+    (tmp_path / "t.vec").write_bytes(vec_bytes(tgt))
+    (tmp_path / "train").write_text("".join(f"{a} {b}\n" for a, b in train))
+    (tmp_path / "test").write_text("".join(f"{a} {b}\n" for a, b in test))
+    run = lambda *a: CliRunner().invoke(main, [str(x) for x in a])  # noqa: E731
+    how = ["--dict", tmp_path / "train"] if mode == "supervised" else \
+        ["--unsupervised", "--restarts", "1", "--null-draws", "1", "--similarity-vocab", "600"]
+    assert run("fit", tmp_path / "s.vec", tmp_path / "t.vec", *how, "-o", tmp_path / "run",
+               "-q").exit_code == 0
+    r = run("report", tmp_path / "run", "--dict", tmp_path / "test", "-o",
+            tmp_path / "r.html", "--json")
+    assert r.exit_code == 0, r.output
+    numbers = json.loads(r.stdout)
+    assert numbers["metrics"]["csls"]["p@1"] > 80
+    assert all(numbers["hubness"][m]["max"] >= 1 for m in ("nn", "csls"))
+    page = (tmp_path / "r.html").read_text()
+    assert "http://" not in page and "https://" not in page  # nothing to fetch
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 4
+    for data in images:
+        pixels = mpimg.imread(io.BytesIO(base64.b64decode(data)), format="png")
+        assert pixels.shape[0] > 100 and pixels.shape[1] > 100
+    assert ("NOT converged" in page or "converged" in page) == (mode == "unsupervised")
+    r = run("report", tmp_path / "run", "--dict", tmp_path / "test", "-o", tmp_path / "r.html")
+    assert r.exit_code == 1 and "exists" in r.output
+
+
+def test_report_renders_in_a_browser(tmp_path):
+    """Headless Chromium (Debian's package, where installed) loads the page from disk and
+    decodes every image."""
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium here (apt-get install chromium); images checked by decoding")
+    src, tgt, train, test = make_pair(n_words=400, dim=12, noise=0.3, seed=52)
+    (tmp_path / "s.vec").write_bytes(vec_bytes(src))
+    (tmp_path / "t.vec").write_bytes(vec_bytes(tgt))
+    (tmp_path / "train").write_text("".join(f"{a} {b}\n" for a, b in train))
+    (tmp_path / "test").write_text("".join(f"{a} {b}\n" for a, b in test))
+    run = lambda *a: CliRunner().invoke(main, [str(x) for x in a])  # noqa: E731
+    assert run("fit", tmp_path / "s.vec", tmp_path / "t.vec", "--dict", tmp_path / "train",
+               "-o", tmp_path / "run", "-q").exit_code == 0
+    assert run("report", tmp_path / "run", "--dict", tmp_path / "test", "-o",
+               tmp_path / "r.html").exit_code == 0
+    page = (tmp_path / "r.html").read_text()
+    probe = ("<script>window.addEventListener('load', () => { const imgs = "
+             "[...document.images]; document.title = 'loaded ' + imgs.filter(i => i.complete "
+             "&& i.naturalWidth > 0).length + ' of ' + imgs.length; });</script></body>")
+    (tmp_path / "probe.html").write_text(page.replace("</body>", probe))
+    out = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                          "--virtual-time-budget=5000", "--dump-dom",
+                          (tmp_path / "probe.html").as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert "<title>loaded 4 of 4</title>" in out.stdout, out.stderr[-500:]
