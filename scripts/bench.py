@@ -175,6 +175,8 @@ def e2e(args, rows):
         ("translate (2nd)", ["translate", paths["run"], word, "-q"]),
         ("evaluate", ["evaluate", paths["run"], "--dict", paths["test"], "-q"]),
         ("export", ["export", paths["run"], "-o", paths["out"], "-q"]),
+        ("apply (streams the source file)", ["apply", paths["run"], paths["s.vec"], "-o",
+                                             os.path.join(folder, "applied.vec"), "-q"]),
     ]
     for label, cmd in commands:
         r = run_stage("cli", ["--cli"] + cmd)
