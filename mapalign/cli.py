@@ -345,6 +345,107 @@ def export(run_dir, out_dir, vectors, mapping, dictionary, dict_vocab, dict_mode
         click.echo(f"wrote {', '.join(entry['files'])} to {out_dir}")
 
 
+def _lang_pairs(values, what):
+    """``LANG=PATH`` (or ``A-B=PATH`` for dictionaries) options into a dict."""
+    out = {}
+    for v in values:
+        key, sep, path = v.partition("=")
+        if not sep or not key or not path:
+            raise click.BadParameter(f"{v!r}: expected {what}=PATH")
+        if not os.path.exists(path):
+            raise click.BadParameter(f"{path}: no such file")
+        if what == "A-B":
+            a, dash, b = key.partition("-")
+            if not dash or not a or not b or a == b:
+                raise click.BadParameter(f"{key!r}: expected two languages as A-B")
+            key = (a, b)
+        if key in out:
+            raise click.BadParameter(f"{key} given twice")
+        out[key] = path
+    return out
+
+
+@main.command("fit-multi")
+@click.argument("spaces", nargs=-1, required=True)
+@click.option("--dict", "dictionaries", multiple=True, required=True,
+              help="A seed dictionary as A-B=PATH ('a-word b-word' lines); repeat for each.")
+@click.option("--hub", default="en", show_default=True,
+              help="The language whose space is the shared one.")
+@click.option("--method", type=click.Choice(["joint", "gpa", "hub"]), default="joint",
+              show_default=True, help="hub: each language to the hub alone; gpa: all maps "
+              "solved together on every dictionary; joint: gpa, then rounds of dictionaries "
+              "induced between the languages without one.")
+@click.option("-o", "--out", "run_dir", required=True, type=click.Path(),
+              help="Run directory to write.")
+@click.option("--normalize", default="unit,center,unit", show_default=True, callback=_chain,
+              help="Normalisation chain of unit, center.")
+@click.option("--max-vocab", type=click.IntRange(min=1), default=200000, show_default=True,
+              help="Read only the first N words of each file.")
+@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
+              help="Where to compute.")
+@click.option("--force", is_flag=True, help="Overwrite an existing run.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress.")
+def fit_multi(spaces, dictionaries, hub, method, run_dir, normalize, max_vocab, device, force,
+              quiet):
+    """Map several languages into one space: SPACES are LANG=PATH (e.g. fr=fr.vec fi=fi.vec
+    en=en.vec)."""
+    from .runs import fit_multi_run
+
+    spaces = _lang_pairs(spaces, "LANG")
+    dicts = _lang_pairs(dictionaries, "A-B")
+    with _user_errors():
+        report = fit_multi_run(spaces, dicts, run_dir, method=method, hub=hub,
+                               normalize=normalize, max_vocab=max_vocab, device=device,
+                               force=force, progress_factory=_progress_factory(quiet),
+                               echo=None if quiet else _echo_err, argv=sys.argv)
+    if not quiet:
+        click.echo(f"fit {', '.join(report['multi']['languages'])} into {hub}'s space in "
+                   f"{report['timings_s']['fit']:.1f}s; wrote {run_dir}")
+
+
+@main.command("evaluate-multi")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--dict", "dictionaries", multiple=True, required=True,
+              help="A test dictionary as A-B=PATH; repeat for each directed pair.")
+@click.option("--eval-vocab", type=click.IntRange(min=1), default=200000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def evaluate_multi(run_dir, dictionaries, eval_vocab, as_json):
+    """P@1/5/10 of every directed pair with a test dictionary, NN and CSLS, beside the figure
+    of the hub-only maps."""
+    from .runs import evaluate_multi_run
+
+    with _user_errors():
+        out = evaluate_multi_run(run_dir, _lang_pairs(dictionaries, "A-B"), eval_vocab)
+    if as_json:
+        click.echo(json.dumps({k: {kk: vv for kk, vv in v.items()} for k, v in out.items()},
+                              indent=2, default=str))
+        return
+    click.echo(f"{'pair':<8}{'retrieval':<10}{'P@1':>8}{'P@5':>8}{'P@10':>8}"
+               f"{'hub-only P@1':>14}")
+    for pair, res in out.items():
+        for m in ("nn", "csls"):
+            r, h = res["run"][m], res["hub_only"][m]
+            click.echo(f"{pair:<8}{m.upper():<10}{r['p@1']:>8.2f}{r['p@5']:>8.2f}"
+                       f"{r['p@10']:>8.2f}{h['p@1']:>14.2f}"
+                       + ("   (indirect)" if res["indirect"] and m == "csls" else ""))
+
+
+@main.command("export-multi")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(),
+              help="Folder for one LANG.vec per language.")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress.")
+def export_multi(run_dir, out_dir, force, quiet):
+    """Write one aligned .vec per language of a multilingual run."""
+    from .runs import export_multi_run
+
+    with _user_errors():
+        entry = export_multi_run(run_dir, out_dir, force, _progress_factory(quiet))
+    if not quiet:
+        click.echo(f"wrote {', '.join(entry['files'])} to {out_dir}")
+
+
 @main.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("vectors", type=click.Path(exists=True, dir_okay=False))
@@ -389,16 +490,27 @@ def apply(run_dir, vectors, out_path, side, out_format, in_format, encoding_erro
 @click.option("--vocab", type=click.IntRange(min=1), default=200000, show_default=True,
               help="Retrieve among the first N target words.")
 @_moved_options
+@click.option("--from", "from_lang", default=None,
+              help="Multilingual runs: the language of WORDS.")
+@click.option("--to", "to_lang", default=None, help="Multilingual runs: the language wanted.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
-def translate(run_dir, words, k, retrieval, vocab, src_path, tgt_path, verify, as_json, quiet):
+def translate(run_dir, words, k, retrieval, vocab, src_path, tgt_path, verify, from_lang,
+              to_lang, as_json, quiet):
     """The K nearest target words of each source WORD. A word missing from the vocabulary is
-    tried lowercased; a word missing both ways exits with status 2."""
-    from .runs import translate_run
+    tried lowercased; a word missing both ways exits with status 2. In a multilingual run
+    (fit-multi), from any language to any other: --from fr --to fi."""
+    from .runs import translate_multi_run, translate_run
 
     with _user_errors():
-        result = translate_run(run_dir, list(words), k, retrieval, vocab, src=src_path,
-                               tgt=tgt_path, verify=verify)
+        if os.path.exists(os.path.join(run_dir, "multi.npz")):
+            if not from_lang or not to_lang:
+                raise click.UsageError("a multilingual run needs --from LANG and --to LANG")
+            result = translate_multi_run(run_dir, list(words), from_lang, to_lang, k,
+                                         retrieval, vocab)
+        else:
+            result = translate_run(run_dir, list(words), k, retrieval, vocab, src=src_path,
+                                   tgt=tgt_path, verify=verify)
     for word, hit in result.items():
         if hit is not None and hit["as"] != word and not quiet:
             click.echo(f"note: {word!r} is not in the source vocabulary; translating "

@@ -12,7 +12,7 @@ import platform
 import sys
 import time
 import warnings
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -186,8 +186,6 @@ def apply_run(run_dir, vectors_path, out_path, side="source", out_format="text",
     """Map every vector of ``vectors_path`` (any size: read and written a chunk at a time)
     with the run's normalisation and matrix of ``side``, into ``out_path`` (text ``.vec`` or
     word2vec binary), atomically."""
-    import io
-
     from .export import atomic_file, format_rows, word2vec_binary_rows
     from .loading import stream_embeddings
 
@@ -314,3 +312,145 @@ def translate_run(run_dir, words, k=10, method="csls", vocab=200000, src=None, t
                  for n, w in enumerate(known)}
     return {w: ({"as": lookup[w], "translations": found[lookup[w]]} if w in lookup else None)
             for w in words}
+
+
+# ----------------------------------------------------------------- more than two languages
+def fit_multi_run(spaces: Dict[str, str], dictionaries: Dict[Tuple[str, str], str], run_dir,
+                  *, method="joint", hub="en", normalize="unit,center,unit", max_vocab=200000,
+                  fmt="auto", encoding_errors="strict", device="cpu", force=False,
+                  progress_factory=None, echo=None, argv=None) -> dict:
+    """Load every language and dictionary, fit a :class:`~mapalign.multi.MultiAligner`, write
+    the multilingual run directory."""
+    from .multi import MultiAligner, save_multi
+
+    check_output_dir(run_dir)
+    if os.path.exists(os.path.join(run_dir, REPORT)) and not force:
+        raise OutputExistsError(f"{run_dir} already holds a run (use --force to overwrite)")
+    resolve_device(device)
+    for a, b in dictionaries:
+        for lang in (a, b):
+            if lang not in spaces:
+                raise ValueError(f"--dict {a}-{b}: no vectors given for {lang!r} "
+                                 f"(languages: {', '.join(spaces)})")
+    if hub not in spaces:
+        raise ValueError(f"--hub {hub}: no vectors given for it (languages: {', '.join(spaces)})")
+    watch, warned = Stopwatch(), []
+    with watch("load_dictionaries"):
+        pairs = {k: load_dictionary(p) for k, p in dictionaries.items()}
+    progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
+    loaded = {}
+    for lang, path in spaces.items():
+        with watch(f"load_{lang}"), collect_warnings(warned, echo), \
+                progress_factory(f"loading {lang}", _rows_hint(path, max_vocab)) as bar:
+            loaded[lang] = load_embeddings(path, max_vocab, fmt, encoding_errors, bar)
+    model = MultiAligner(method=method, hub=hub, normalize=normalize, device=device)
+    with watch("fit"):
+        model.fit(loaded, pairs, progress=echo)
+    report = {
+        "mapalign_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": list(argv) if argv else None,
+        "inputs": {lang: dict(file_info(p), words=len(loaded[lang]), dim=loaded[lang].dim)
+                   for lang, p in spaces.items()},
+        "dictionaries": {f"{a}-{b}": file_info(p) for (a, b), p in dictionaries.items()},
+        "settings": dict(max_vocab=max_vocab, format=fmt, encoding_errors=encoding_errors,
+                         **model.get_params()),
+        "device_used": model.device_, "timings_s": watch.seconds, "warnings": warned,
+        "versions": versions(), "evaluations": [],
+        "model": {"class": "mapalign.multi.MultiAligner", "params": model.get_params()},
+    }
+    report.update(model.report_())
+    save_multi(run_dir, model, report)
+    return report
+
+
+def _multi_vocab(report, lang):
+    """A language's words and raw vectors, as the multilingual fit read them."""
+    info = report["inputs"][lang]
+    if not _same_file_cheap(info):
+        raise ValueError(f"{info['path']} changed since the run was fitted (checksum differs)")
+    s = report["settings"]
+    return load_embeddings(info["path"], s["max_vocab"], s["format"], s["encoding_errors"])
+
+
+def _same_file_cheap(info):
+    from .store import _same_file
+
+    if not os.path.exists(info["path"]):
+        raise FileNotFoundError(f"{info['path']}: the run's vectors are gone")
+    return _same_file(info["path"], info, full=False)
+
+
+def evaluate_multi_run(run_dir, dictionaries: Dict[Tuple[str, str], str], eval_vocab=200000,
+                       record=True) -> dict:
+    """P@1/5/10 (NN and CSLS) of every directed pair with a test dictionary, with the hub-only
+    figure beside each pair."""
+    from .multi import load_multi
+
+    model, report = load_multi(run_dir)
+    for a, b in dictionaries:
+        for lang in (a, b):
+            if lang not in model.languages_:
+                raise ValueError(f"--dict {a}-{b}: {lang!r} is not in the run "
+                                 f"({', '.join(model.languages_)})")
+    emb = {lang: _multi_vocab(report, lang) for lang in
+           sorted({x for pair in dictionaries for x in pair})}
+    mapped = {(lang, hub_only): model.transform(lang, emb[lang].vectors, hub_only)
+              for lang in emb for hub_only in (False, True)}  # each language mapped once
+    out = {}
+    for (a, b), path in dictionaries.items():
+        pairs = load_dictionary(path)
+        res = {}
+        for hub_only in (False, True):
+            S, T = mapped[(a, hub_only)], mapped[(b, hub_only)]
+            r = evaluate_bdi(None, Embeddings(emb[a].words, S), Embeddings(emb[b].words, T),
+                             pairs, eval_vocab=eval_vocab, mapped=(S, T))
+            if not r.get("queries"):
+                raise ValueError(f"{path}: no usable pair between {a} and {b}")
+            res["hub_only" if hub_only else "run"] = r
+        res["indirect"] = model.hub not in (a, b)
+        out[f"{a}-{b}"] = res
+    if record:
+        update_report(run_dir, "evaluations", {"dictionaries": {f"{a}-{b}": file_info(p) for
+                                                               (a, b), p in dictionaries.items()},
+                                               "metrics": out})
+    return out
+
+
+def export_multi_run(run_dir, out_dir, force=False, progress_factory=None) -> dict:
+    """One aligned ``LANG.vec`` per language, written as one set."""
+    from .multi import load_multi
+
+    model, report = load_multi(run_dir)
+    names = [f"{lang}.vec" for lang in model.languages_]
+    progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
+    with atomic_set(out_dir, names, overwrite=force) as tmp:
+        for lang in model.languages_:
+            e = _multi_vocab(report, lang)
+            with progress_factory(f"writing {lang}.vec", len(e)) as bar:
+                write_vec(os.path.join(tmp, f"{lang}.vec"), e.words,
+                          model.transform(lang, e.vectors), progress=bar)
+    return {"out_dir": os.path.abspath(out_dir), "files": names}
+
+
+def translate_multi_run(run_dir, words, src_lang, tgt_lang, k=10, method="csls",
+                        vocab=200000, csls_k=10):
+    from .multi import load_multi
+
+    model, report = load_multi(run_dir)
+    for lang in (src_lang, tgt_lang):
+        if lang not in model.languages_:
+            raise ValueError(f"{lang!r} is not in the run ({', '.join(model.languages_)})")
+    se, te = _multi_vocab(report, src_lang), _multi_vocab(report, tgt_lang)
+    S = model.transform(src_lang, se.vectors[:vocab])
+    T = model.transform(tgt_lang, te.vectors[:vocab])
+    lookup = {w: (w if w in se else w.lower() if w.lower() in se else None) for w in words}
+    known = sorted({v for v in lookup.values() if v is not None})
+    found = {}
+    if known:
+        Q = model.transform(src_lang, np.stack([se.vector(w) for w in known]))
+        idx, scores = nearest(Q, T, k, method, csls_k, sources=S)
+        found = {w: [(te.words[j], float(v)) for j, v in zip(idx[n], scores[n])]
+                 for n, w in enumerate(known)}
+    return {w: ({"as": v, "translations": found[v]} if v is not None else None)
+            for w, v in lookup.items()}

@@ -117,3 +117,38 @@ def write_demo(folder, **kwargs) -> dict:
         with atomic_file(paths[name]) as f:
             f.write("".join(f"{s} {t}\n" for s, t in pairs).encode("utf-8"))
     return paths
+
+
+def make_family(langs=("aa", "bb", "hub"), n_words: int = 1500, dim: int = 30,
+                noise: float = 0.3, hub_noise: float = 0.3, overlap: float = 0.8,
+                clusters: int = 40, seed: int = 0):
+    """A generated family of languages over one latent concept space: each language sees a
+    random ``overlap`` share of the concepts (in its own frequency order), with its own noise
+    (``hub_noise`` for the last language, the hub) and its own random rotation. Returns
+    ``(spaces, dictionaries, rotations)``: ``{lang: Embeddings}``, exact dictionaries for every
+    pair ``{(a, b): [(word_a, word_b), ...]}`` over the concepts both see, and each
+    language's rotation (the map back to the latent space is its transpose)."""
+    rng = np.random.default_rng(seed)
+    spectrum = np.arange(1, dim + 1) ** -0.5
+    centers = rng.standard_normal((clusters, dim)) * 1.2
+    total = int(round(n_words / overlap))
+    concepts = (centers[rng.integers(0, clusters, total)] + rng.standard_normal((total, dim))) \
+        * spectrum
+    spaces, seen, rotations = {}, {}, {}
+    for n, lang in enumerate(langs):
+        sigma = hub_noise if n == len(langs) - 1 else noise
+        ids = np.sort(rng.choice(total, n_words, replace=False))  # frequency order kept
+        vecs = concepts[ids] + sigma * rng.standard_normal((n_words, dim)) * spectrum
+        rotations[lang] = _orthogonal(dim, rng)
+        words = [f"{lang}{i}" for i in range(n_words)]
+        spaces[lang] = Embeddings(words, (vecs @ rotations[lang]).astype(np.float32))
+        seen[lang] = {int(c): w for c, w in zip(ids, words)}
+    dictionaries = {}
+    for a in langs:
+        for b in langs:
+            if a < b or (a != b and b == langs[-1] and a != langs[-1]):
+                if (b, a) in dictionaries:
+                    continue
+                shared = sorted(set(seen[a]) & set(seen[b]))
+                dictionaries[(a, b)] = [(seen[a][c], seen[b][c]) for c in shared]
+    return spaces, dictionaries, rotations
