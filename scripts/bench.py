@@ -137,6 +137,41 @@ def stage_passes(args):
                 query_ratio=queries / matmul)
 
 
+def stage_multi(args):
+    """fr-fi on ../shared/data/multi: every multilingual method, trained (a) on fr-en and fi-en,
+    (b) also on fr-fi; beside it, direct bilingual Procrustes trained on fr-fi."""
+    import mapalign as ma
+    from mapalign.multi import MultiAligner
+
+    d = os.path.join(DATA, "multi")
+    spaces = {lang: ma.load_embeddings(os.path.join(d, f"{lang}.vec"))
+              for lang in ("fr", "fi", "en")}
+    dicts = {n: ma.load_dictionary(os.path.join(d, f"{n}.train.txt"))
+             for n in ("fr-en", "fi-en", "fr-fi")}
+    test = ma.load_dictionary(os.path.join(d, "fr-fi.test.txt"))
+    out = {}
+    t = time.perf_counter()
+    direct = ma.SupervisedAligner("procrustes", refine=0).fit(spaces["fr"], spaces["fi"],
+                                                              dicts["fr-fi"])
+    r = ma.evaluate_bdi(direct, spaces["fr"], spaces["fi"], test)
+    out["direct procrustes (fr-fi train)"] = dict(nn=r["nn"]["p@1"], csls=r["csls"]["p@1"],
+                                                  fit_s=time.perf_counter() - t)
+    for setting, names in (("a", ("fr-en", "fi-en")), ("b", ("fr-en", "fi-en", "fr-fi"))):
+        seeds = {tuple(n.split("-")): dicts[n] for n in names}
+        for method in ("hub", "gpa", "joint"):
+            t = time.perf_counter()
+            m = MultiAligner(method=method).fit(spaces, seeds)
+            fit_s = time.perf_counter() - t
+            for hub_only in ((True,) if method == "hub" else (False,)):
+                S = m.transform("fr", spaces["fr"].vectors, hub_only)
+                T = m.transform("fi", spaces["fi"].vectors, hub_only)
+                r = ma.evaluate_bdi(None, ma.Embeddings(spaces["fr"].words, S),
+                                    ma.Embeddings(spaces["fi"].words, T), test, mapped=(S, T))
+                out[f"({setting}) {method}"] = dict(nn=r["nn"]["p@1"], csls=r["csls"]["p@1"],
+                                                   fit_s=fit_s)
+    return {"multi": out}
+
+
 def stage_cli(args):
     """One mapalign command, in this process, so that the peak RSS is the command's own."""
     from mapalign.cli import main as cli
@@ -208,13 +243,13 @@ def main():
     ap.add_argument("--n", type=int, default=200000)
     ap.add_argument("--dim", type=int, default=300)
     ap.add_argument("--only", choices=["supervised", "unsupervised", "retrieval", "passes",
-                                       "e2e"])
+                                       "e2e", "multi"])
     ap.add_argument("--cli", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     ap.add_argument("--out", default="bench-out")
     args = ap.parse_args()
     if args.stage:
         out = {"shared": stage_shared, "retrieval": stage_retrieval, "passes": stage_passes,
-               "cli": stage_cli}[args.stage](args)
+               "cli": stage_cli, "multi": stage_multi}[args.stage](args)
         out["peak_rss_mb"] = _peak_mb()
         print(json.dumps(out))
         return
@@ -251,6 +286,12 @@ def main():
             rows.append(dict(stage=f"CSLS pass vs matmul {min(args.n, 50000)}^2 x {args.dim}",
                              device=device, **r))
             _progress(rows[-1])
+    if args.only in (None, "multi"):
+        r = run_stage("multi", [])
+        for name, v in r.get("multi", {}).items():
+            print(f"| fr-fi {name} | {v['nn']:.2f} | {v['csls']:.2f} | {v['fit_s']:.1f} |",
+                  file=sys.stderr, flush=True)
+        rows.append(dict(stage="multi fr-fi", device="cpu", **r))
     if args.only in (None, "e2e"):
         os.makedirs(args.out, exist_ok=True)
         e2e(args, rows)
@@ -277,6 +318,9 @@ def _row(r):
                 f"{r['penalty_pass_s']:.1f} s ({r['penalty_ratio']:.2f}x) | query pass "
                 f"{r['query_pass_s']:.1f} s ({r['query_ratio']:.2f}x) | | | | "
                 f"{r['peak_rss_mb']:.0f} |")
+    if "multi" in r:
+        return "\n".join(f"| fr-fi {k} | {v['nn']:.2f} / {v['csls']:.2f} | {v['fit_s']:.1f} |"
+                         for k, v in r["multi"].items())
     if "command" in r:
         return (f"| {r['stage']} | {r['device']} | {r['wall_s']:.1f} | {r['seconds']:.2f} | "
                 f"| | | | {r['peak_rss_mb']:.0f} |")
