@@ -99,19 +99,30 @@ def write_vec(path, words: Sequence[str], vectors: np.ndarray, overwrite=True, p
     """word2vec/fastText text format with an ``N D`` header, values as ``%.{precision}f``.
 
     Rows are formatted a block at a time by array arithmetic (:func:`format_rows`), not by a
-    Python loop per value, so that writing runs at a rate close to the disk's."""
+    Python loop per value."""
+    _write_rows(path, words, vectors, lambda w, v: format_rows(w, v, precision), overwrite,
+                progress)
+
+
+def write_word2vec_binary(path, words: Sequence[str], vectors: np.ndarray, overwrite=True,
+                          progress=None):
+    """word2vec binary: an ``N D`` text header, then :func:`word2vec_binary_rows`."""
+    _write_rows(path, words, vectors, word2vec_binary_rows, overwrite, progress)
+
+
+def _write_rows(path, words, vectors, rows, overwrite, progress):
     vectors = np.asarray(vectors, dtype=np.float32)
     n, d = vectors.shape
     if len(words) != n:
         raise ValueError(f"{len(words)} words for {n} vectors")
     for w in words:
         if not w or any(c.isspace() for c in w):
-            raise ValueError(f"word {w!r} cannot be written to a .vec file (empty or spaces)")
+            raise ValueError(f"word {w!r} cannot be written to a vectors file (empty or spaces)")
     with atomic_file(path, "wb", overwrite) as f:
         f.write(f"{n} {d}\n".encode())
         for a in range(0, n, _VEC_CHUNK):
             b = min(n, a + _VEC_CHUNK)
-            f.write(format_rows(words[a:b], vectors[a:b], precision))
+            f.write(rows(words[a:b], vectors[a:b]))
             if progress:
                 progress(b - a)
 
@@ -185,25 +196,6 @@ def word2vec_binary_rows(words: Sequence[str], vectors: np.ndarray) -> bytes:
     vectors = np.ascontiguousarray(vectors, dtype="<f4")
     return b"".join(w.encode("utf-8") + b" " + v.tobytes() + b"\n"
                     for w, v in zip(words, vectors))
-
-
-def write_word2vec_binary(path, words: Sequence[str], vectors: np.ndarray, overwrite=True,
-                          progress=None):
-    """word2vec binary: an ``N D`` text header, then :func:`word2vec_binary_rows`."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    n, d = vectors.shape
-    if len(words) != n:
-        raise ValueError(f"{len(words)} words for {n} vectors")
-    for w in words:
-        if not w or any(c.isspace() for c in w):
-            raise ValueError(f"word {w!r} cannot be written (empty or spaces)")
-    with atomic_file(path, "wb", overwrite) as f:
-        f.write(f"{n} {d}\n".encode())
-        for a in range(0, n, _VEC_CHUNK):
-            b = min(n, a + _VEC_CHUNK)
-            f.write(word2vec_binary_rows(words[a:b], vectors[a:b]))
-            if progress:
-                progress(b - a)
 
 
 def write_npy(path, array, overwrite=True):
