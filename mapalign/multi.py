@@ -109,15 +109,17 @@ class MultiAligner(BaseEstimator):
             W = self._gpa(X, W, seeds, xp)
             self.history_.append({"round": 0, "criterion": self._criterion(X, W)})
             log(f"generalised Procrustes: criterion {self.history_[-1]['criterion']:.4f}")
-        if self.method == "joint":
+        to_induce = [(a, b) for a, b in itertools.combinations(self.languages_, 2)
+                     if self.induce_pairs == "all" or ((a, b) not in seeds and
+                                                       (b, a) not in seeds)]
+        if self.method == "joint" and not to_induce:
+            log("joint refinement: every pair has a seed dictionary, nothing to induce")
+        if self.method == "joint" and to_induce:
             best = (W, self.history_[-1]["criterion"])
             for r in range(1, self.rounds + 1):
                 dicts = dict(seeds)
                 opts = RefineOptions(csls_k=self.csls_k, induction="mutual")
-                for a, b in itertools.combinations(self.languages_, 2):
-                    if self.induce_pairs == "unsupervised" and \
-                            ((a, b) in seeds or (b, a) in seeds):
-                        continue
+                for a, b in to_induce:
                     n_a, n_b = min(self.vocab, len(X[a])), min(self.vocab, len(X[b]))
                     i, j, _ = induce(X[a][:n_a] @ W[a], X[b][:n_b] @ W[b], opts)
                     if (a, b) in dicts:
