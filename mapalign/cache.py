@@ -93,11 +93,39 @@ class RunCache:
         return np.load(os.path.join(self.folder, name))
 
 
+class MemoryCache:
+    """The same answers as :class:`RunCache`, kept in memory: for a run directory that cannot
+    be written (read-only, shared)."""
+
+    def __init__(self, model, src, tgt):
+        self._vectors = {"source": model.transform_source(src.vectors),
+                         "target": model.transform_target(tgt.vectors)}
+        self._words = {"source": list(src.words), "target": list(tgt.words)}
+        self._penalties = {}
+
+    def vectors(self, side):
+        return self._vectors[side]
+
+    def words(self, side):
+        return self._words[side]
+
+    def penalties(self, vocab, k, budget=DEFAULT_BUDGET, progress=None):
+        if (vocab, k) not in self._penalties:
+            self._penalties[(vocab, k)] = mean_topk_similarity(
+                self._vectors["target"][:vocab], self._vectors["source"][:vocab], k, budget,
+                progress)
+        return self._penalties[(vocab, k)]
+
+
 def cached_vectors(run_dir: str, report: dict, model, load_inputs: Callable[[], Tuple]):
     """The run's cache with its mapped vectors present, building them (from
-    ``load_inputs() -> (src, tgt)``) the first time."""
+    ``load_inputs() -> (src, tgt)``) the first time; in memory where the run directory cannot
+    be written."""
     cache = RunCache(run_dir, report)
-    if not cache.has_vectors():
-        src, tgt = load_inputs()
-        cache.store_vectors(model, src, tgt)
+    if cache.has_vectors():
+        return cache
+    src, tgt = load_inputs()
+    if not os.access(run_dir, os.W_OK):
+        return MemoryCache(model, src, tgt)
+    cache.store_vectors(model, src, tgt)
     return cache

@@ -241,3 +241,23 @@ def test_export_word2vec_binary_layout(pair, tmp_path):
     kv = gensim.models.KeyedVectors.load_word2vec_format(str(tmp_path / "b" / "src.bin"),
                                                          binary=True)
     np.testing.assert_allclose(kv[text.words[5]], text.vectors[5], atol=1e-6)
+
+
+def test_read_only_run_directory_still_serves(pair, tmp_path, monkeypatch):
+    """Where the run directory cannot be written, the cache lives in memory instead."""
+    import mapalign.cache as cache
+
+    d, test = pair
+    out = tmp_path / "run"
+    assert run("fit", d / "src.vec", d / "tgt.vec.gz", "--dict", d / "train.txt", "-o", out,
+               "-q").exit_code == 0
+    word = test[0][0]
+    monkeypatch.setattr(cache.os, "access", lambda path, mode: False)  # as if read-only
+    r = run("translate", out, word, "--json")
+    m = run("evaluate", out, "--dict", d / "test.txt", "--json")
+    assert r.exit_code == 0 and m.exit_code == 0 and not (out / "cache").exists()
+    monkeypatch.undo()
+    assert run("translate", out, word, "--json").stdout == r.stdout  # same as from the cache
+    assert (out / "cache").exists()
+    assert json.loads(run("evaluate", out, "--dict", d / "test.txt", "--json").stdout) == \
+        json.loads(m.stdout)
