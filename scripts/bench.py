@@ -54,6 +54,8 @@ def stage_shared(args):
 
         init = args.config.split(":")[1]
         extra = ADV_CPU if init == "adversarial" and args.device == "cpu" else {}
+        if init == "adversarial":
+            extra["restarts"] = args.adv_restarts
         model = UnsupervisedAligner(init=init, seed=args.seed, device=args.device,
                                     **extra).fit(src, tgt)
         out["converged"] = model.converged_
@@ -236,6 +238,9 @@ def main():
     ap.add_argument("--config", default="procrustes:0")
     ap.add_argument("--pair", default="es-en")
     ap.add_argument("--seeds", default="0", help="unsupervised seeds, e.g. 0,1,2,3,4")
+    ap.add_argument("--adv-restarts", type=int, default=3,
+                    help="adversarial starts per fit (each a whole adversarial training)")
+    ap.add_argument("--pairs", default=",".join(PAIRS), help="real pairs, e.g. es-en,zh-en")
     ap.add_argument("--inits", default="similarity,identical,adversarial",
                     help="unsupervised initialisations to run")
     ap.add_argument("--device", default="cpu")
@@ -269,7 +274,7 @@ def main():
                     rows.append(dict(stage=f"{pair} {config}", device=device, **r))
                     _progress(rows[-1])
     if args.only in (None, "unsupervised"):
-        for pair in PAIRS:
+        for pair in args.pairs.split(","):
             for init in args.inits.split(","):
                 for seed in seeds:
                     for device in devices:
