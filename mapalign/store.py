@@ -66,9 +66,10 @@ def collect_warnings(sink: List[str], echo: Optional[Callable[[str], None]] = No
 
 def save_model(run_dir, model: Mapping, report: dict, overwrite: bool = True):
     buf = io.BytesIO()
-    np.savez(buf, W_src=model.W_src_, W_tgt=model.W_tgt_,
-             src_means=np.array(model.src_means_, dtype=np.float32).reshape(-1, model.W_src_.shape[0]),
-             tgt_means=np.array(model.tgt_means_, dtype=np.float32).reshape(-1, model.W_tgt_.shape[0]))
+    means = {side: np.array(getattr(model, f"{side}_means_"), dtype=np.float32)
+             .reshape(-1, getattr(model, f"W_{side}_").shape[0]) for side in ("src", "tgt")}
+    np.savez(buf, W_src=model.W_src_, W_tgt=model.W_tgt_, src_means=means["src"],
+             tgt_means=means["tgt"])
     data = buf.getvalue()
     with atomic_file(os.path.join(run_dir, MAPPING), "wb", overwrite) as f:
         f.write(data)

@@ -44,7 +44,8 @@ def _orthogonal(d, rng):
 def make_pair(n_words: int = 2000, dim: int = 40, noise: float = 0.8, distortion: float = 0.0,
               warp: float = 0.0, rank_shuffle: float = 0.05, extra_target: float = 0.2,
               clusters: int = 40, seed: int = 0, test_fraction: float = 0.25,
-              noise_growth: float = 0.0) -> Tuple[Embeddings, Embeddings, List[Tuple[str, str]], List[Tuple[str, str]]]:
+              noise_growth: float = 0.0
+              ) -> Tuple[Embeddings, Embeddings, List[Tuple[str, str]], List[Tuple[str, str]]]:
     """A source/target pair and train/test dictionaries.
 
     ``noise``: per-language noise relative to the concept spread; ``distortion``: size of a

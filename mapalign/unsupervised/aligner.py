@@ -42,9 +42,10 @@ class UnsupervisedAligner(Mapping):
                  normalize="unit,center,unit", device="cpu", csls_k=10, refine_vocab=15000,
                  criterion_vocab=10000, null_draws=2, margin=0.03,
                  similarity_vocab=(1000, 2000, 4000), self_learning=True, final="multistep",
-                 final_induction="mutual", early_stop=True,
-                 self_learning_vocab=20000, keep_prob=0.1, keep_multiplier=2.0,
-                 keep_interval=5, self_learning_threshold=1e-3, adv_epochs=5, adv_epoch_size=1_000_000, adv_batch=32,
+                 final_induction="mutual", early_stop=True, self_learning_vocab=20000,
+                 keep_prob=0.1, keep_multiplier=2.0, keep_interval=5,
+                 self_learning_threshold=1e-3, adv_epochs=5, adv_epoch_size=1_000_000,
+                 adv_batch=32,
                  adv_dis_steps=5, adv_hidden=2048, adv_layers=2, adv_input_dropout=0.1,
                  adv_smooth=0.1, adv_dis_lr=0.1, adv_map_lr=0.1, adv_lr_decay=0.98,
                  adv_lr_shrink=0.5, adv_beta=0.001, adv_most_frequent=75000):
