@@ -28,6 +28,15 @@ ADV_CPU = dict(adv_epochs=5, adv_epoch_size=200_000, adv_hidden=512)
 
 
 def _peak_mb():
+    """This process's peak resident memory. VmHWM, not ru_maxrss: Linux starts a child's
+    ru_maxrss at its parent's, so a stage run after a big parent would report the parent's."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
