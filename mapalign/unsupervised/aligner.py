@@ -107,6 +107,9 @@ class UnsupervisedAligner(Mapping):
             entry["criterion"] = c
             return W_src, c, trans
 
+        if self.init in ("identical", "numerals"):  # fails at once, before any long work
+            identical_dictionary(src.words, tgt.index, xp, self.init == "numerals")
+
         # the null first: random starts through the same procedure
         null, self.null_draws_ = [], []
         n0 = min(max(self._similarity_vocabs()), len(X), len(Z))
