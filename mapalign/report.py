@@ -56,7 +56,8 @@ def build_report(run_dir, dictionary, out_path, eval_vocab=200000, force=False,
     model, report = load_run(run_dir)
     check_inputs(report, src, tgt, verify)
     cache = cached_vectors(run_dir, report, model,
-                           lambda: load_run_inputs(report, verify, src=src, tgt=tgt))
+                           lambda: load_run_inputs(report, verify, src=src, tgt=tgt,
+                                                   checked=True))
     S, T = cache.vectors("source"), cache.vectors("target")
     src_v = Embeddings(cache.words("source"), S)
     tgt_v = Embeddings(cache.words("target"), T)

@@ -21,13 +21,12 @@ from .backend import resolve_device
 from .cache import cached_vectors
 from .evaluation import evaluate_bdi
 from .export import OutputExistsError, atomic_set, check_output_dir, write_dictionary, \
-    write_npy, write_vec, write_word2vec_binary
+    write_json, write_npy, write_vec, write_word2vec_binary
 from .loading import Embeddings, load_dictionary, load_embeddings
 from .mapping import SupervisedAligner, induce_entries, model_report
 from .retrieval import nearest
-from .store import (REPORT, _rows_hint, check_inputs, collect_warnings, file_info, load_run,
-                    load_run_inputs, save_model, update_report)
-from .export import write_json
+from .store import (REPORT, _rows_hint, check_inputs, checked_input, collect_warnings,
+                    file_info, load_run, load_run_inputs, save_model, update_report)
 
 
 def versions() -> dict:
@@ -144,7 +143,8 @@ def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"),
     with watch("load"):
         pairs = load_dictionary(dictionary)
         cache = cached_vectors(run_dir, report, model, lambda: load_run_inputs(
-            report, verify, progress_factory=progress_factory, src=src, tgt=tgt))
+            report, verify, progress_factory=progress_factory, src=src, tgt=tgt,
+            checked=True))
         S, T = cache.vectors("source"), cache.vectors("target")
         src_v = Embeddings(cache.words("source"), S)
         tgt_v = Embeddings(cache.words("target"), T)
@@ -250,7 +250,8 @@ def export_run(run_dir, out_dir, vectors=True, mapping=True, dictionary=True, di
             write_npy(os.path.join(tmp, "W_tgt.npy"), model.W_tgt_)
         if vectors or dictionary:
             cache = cached_vectors(run_dir, report, model, lambda: load_run_inputs(
-                report, verify, progress_factory=progress_factory, src=src, tgt=tgt))
+                report, verify, progress_factory=progress_factory, src=src, tgt=tgt,
+                checked=True))
             S, T = cache.vectors("source"), cache.vectors("target")
             src_words, tgt_words = cache.words("source"), cache.words("target")
         if vectors:
@@ -282,7 +283,7 @@ def translate_run(run_dir, words, k=10, method="csls", vocab=200000, src=None, t
     input files are not read again, unless a word needs a fastText subword vector."""
     model, report = load_run(run_dir)
     check_inputs(report, src, tgt, verify)
-    load = lambda: load_run_inputs(report, verify, src=src, tgt=tgt)  # noqa: E731
+    load = lambda: load_run_inputs(report, verify, src=src, tgt=tgt, checked=True)  # noqa: E731
     cache = cached_vectors(run_dir, report, model, load)
     src_words = cache.words("source")
     index = {w: i for i, w in enumerate(src_words)}
@@ -366,19 +367,9 @@ def fit_multi_run(spaces: Dict[str, str], dictionaries: Dict[Tuple[str, str], st
 
 def _multi_vocab(report, lang):
     """A language's words and raw vectors, as the multilingual fit read them."""
-    info = report["inputs"][lang]
-    if not _same_file_cheap(info):
-        raise ValueError(f"{info['path']} changed since the run was fitted (checksum differs)")
+    path = checked_input(report["inputs"][lang], lang)
     s = report["settings"]
-    return load_embeddings(info["path"], s["max_vocab"], s["format"], s["encoding_errors"])
-
-
-def _same_file_cheap(info):
-    from .store import _same_file
-
-    if not os.path.exists(info["path"]):
-        raise FileNotFoundError(f"{info['path']}: the run's vectors are gone")
-    return _same_file(info["path"], info, full=False)
+    return load_embeddings(path, s["max_vocab"], s["format"], s["encoding_errors"])
 
 
 def evaluate_multi_run(run_dir, dictionaries: Dict[Tuple[str, str], str], eval_vocab=200000,

@@ -121,42 +121,47 @@ def load_run(run_dir):
     return model, report
 
 
+def checked_input(info: dict, what: str, moved=None, full: bool = False, hint: str = "") -> str:
+    """The path of a run's input (or of ``moved``, where it went), after checking that it is the
+    file the run recorded (:func:`_same_file`; always by whole checksum for a moved file)."""
+    path = os.fspath(moved) if moved is not None else info["path"]
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: the run's {what} vectors are gone{hint}")
+    if not _same_file(path, info, full=full or moved is not None):
+        reason = "is not the file the run was fitted on" if moved is not None else \
+            "changed since the run was fitted"
+        raise ValueError(f"{path} {reason} (checksum differs)")
+    return path
+
+
+_HINT = {"source": " (give their new place with --src)",
+         "target": " (give their new place with --tgt)"}
+
+
 def check_inputs(report, src=None, tgt=None, verify=False):
     """Check, without reading them as vectors, that files named with ``--src/--tgt`` (always)
     or the recorded inputs (with ``verify``) are the run's: by whole sha256."""
     for side, moved in (("source", src), ("target", tgt)):
-        if moved is None and not verify:
-            continue
-        info = report["inputs"][side]
-        path = os.fspath(moved) if moved is not None else info["path"]
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{path}: the run's {side} vectors are gone")
-        if not _same_file(path, info, full=True):
-            what = "is not the file the run was fitted on" if moved is not None else \
-                "changed since the run was fitted"
-            raise ValueError(f"{path} {what} (checksum differs)")
+        if moved is not None or verify:
+            checked_input(report["inputs"][side], side, moved, True, _HINT[side])
 
 
 def load_run_inputs(report, verify=False, progress_factory=None, echo=None, src=None,
-                    tgt=None):
+                    tgt=None, checked=False):
     """Read the run's source and target vectors again, as ``fit`` read them. Each file is
     checked to be the one the run recorded: by size and modification time, or by its whole
     sha256 with ``verify`` (and whenever the time differs). ``src``/``tgt`` name the files
-    where they have moved; they are accepted when their checksum is the recorded one."""
+    where they have moved; they are accepted when their checksum is the recorded one.
+    ``checked``: :func:`check_inputs` has just done that (no second checksum)."""
     progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
     s = report["settings"]
     out, warned = [], []
     for side, moved in (("source", src), ("target", tgt)):
         info = report["inputs"][side]
-        path = os.fspath(moved) if moved is not None else info["path"]
-        if not os.path.exists(path):
-            flag = "--src" if side == "source" else "--tgt"
-            raise FileNotFoundError(f"{path}: the run's {side} vectors are gone (give their "
-                                    f"new place with {flag})")
-        if not _same_file(path, info, full=verify or moved is not None):
-            what = "is not the file the run was fitted on" if moved is not None else \
-                "changed since the run was fitted"
-            raise ValueError(f"{path} {what} (checksum differs)")
+        if checked and (moved is not None or verify):
+            path = os.fspath(moved) if moved is not None else info["path"]
+        else:
+            path = checked_input(info, side, moved, verify, _HINT[side])
         with collect_warnings(warned), progress_factory(f"loading {side}",
                                                         _rows_hint(path, s["max_vocab"])) as bar:
             out.append(load_embeddings(path, s["max_vocab"], s["format"], s["encoding_errors"],
