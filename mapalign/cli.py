@@ -365,10 +365,19 @@ def _lang_pairs(values, what):
     return out
 
 
+_SCHEDULER_HELP = ("Where independent tasks (per-language maps, induced dictionaries, "
+                   "per-pair evaluations) run: in-process, 'local' (a Dask LocalCluster of "
+                   "--workers processes) or a Dask scheduler's address; needs "
+                   "mapalign[dask] unless in-process. Results do not depend on it.")
+
+
 @main.command("fit-multi")
 @click.argument("spaces", nargs=-1, required=True)
-@click.option("--dict", "dictionaries", multiple=True, required=True,
+@click.option("--dict", "dictionaries", multiple=True,
               help="A seed dictionary as A-B=PATH ('a-word b-word' lines); repeat for each.")
+@click.option("--unsupervised", is_flag=True,
+              help="No dictionary: each language mapped to the hub by the unsupervised "
+                   "aligner, then the joint step induces dictionaries between all pairs.")
 @click.option("--hub", default="en", show_default=True,
               help="The language whose space is the shared one.")
 @click.option("--method", type=click.Choice(["joint", "gpa", "hub"]), default="joint",
@@ -383,21 +392,49 @@ def _lang_pairs(values, what):
               help="Read only the first N words of each file.")
 @click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
               help="Where to compute.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the unsupervised starts; recorded in the report.")
+@click.option("--restarts", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Unsupervised starts per language.")
+@click.option("--null-draws", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Random starts per language for the unsupervised convergence test.")
+@click.option("--strict", is_flag=True,
+              help="Exit with status 3 when a language's unsupervised map did not converge.")
+@click.option("--scheduler", default="in-process", show_default=True, help=_SCHEDULER_HELP)
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes of --scheduler local (default 2).")
 @click.option("--force", is_flag=True, help="Overwrite an existing run.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress.")
-def fit_multi(spaces, dictionaries, hub, method, run_dir, normalize, max_vocab, device, force,
-              quiet):
+def fit_multi(spaces, dictionaries, unsupervised, hub, method, run_dir, normalize, max_vocab,
+              device, seed, restarts, null_draws, strict, scheduler, workers, force, quiet):
     """Map several languages into one space: SPACES are LANG=PATH (e.g. fr=fr.vec fi=fi.vec
     en=en.vec)."""
     from .runs import fit_multi_run
 
+    if bool(dictionaries) == bool(unsupervised):
+        raise click.UsageError("give --dict A-B=TRAIN (one or more) or --unsupervised "
+                               "(exactly one of them)")
+    if strict and (not unsupervised or null_draws == 0):
+        raise click.UsageError("--strict needs --unsupervised and --null-draws >= 1")
     spaces = _lang_pairs(spaces, "LANG")
     dicts = _lang_pairs(dictionaries, "A-B")
     with _user_errors():
         report = fit_multi_run(spaces, dicts, run_dir, method=method, hub=hub,
                                normalize=normalize, max_vocab=max_vocab, device=device,
-                               force=force, progress_factory=_progress_factory(quiet),
+                               unsupervised=unsupervised, seed=seed,
+                               unsupervised_options=dict(restarts=restarts,
+                                                         null_draws=null_draws),
+                               scheduler=scheduler, workers=workers, force=force,
+                               progress_factory=_progress_factory(quiet),
                                echo=None if quiet else _echo_err, argv=sys.argv)
+    failed = [lang for lang, info in report["multi"]["hub_fits"].items()
+              if info.get("converged") is False]
+    if failed:
+        click.echo(f"warning: the unsupervised map of {', '.join(failed)} to {hub} DID NOT "
+                   "CONVERGE (criterion within the margin of random starts); those maps are "
+                   "probably wrong: try --restarts or a seed dictionary", err=True)
+        if strict:
+            sys.exit(3)
     if not quiet:
         click.echo(f"fit {', '.join(report['multi']['languages'])} into {hub}'s space in "
                    f"{report['timings_s']['fit']:.1f}s; wrote {run_dir}")
@@ -408,14 +445,18 @@ def fit_multi(spaces, dictionaries, hub, method, run_dir, normalize, max_vocab, 
 @click.option("--dict", "dictionaries", multiple=True, required=True,
               help="A test dictionary as A-B=PATH; repeat for each directed pair.")
 @click.option("--eval-vocab", type=click.IntRange(min=1), default=200000, show_default=True)
+@click.option("--scheduler", default="in-process", show_default=True, help=_SCHEDULER_HELP)
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes of --scheduler local (default 2).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def evaluate_multi(run_dir, dictionaries, eval_vocab, as_json):
+def evaluate_multi(run_dir, dictionaries, eval_vocab, scheduler, workers, as_json):
     """P@1/5/10 of every directed pair with a test dictionary, NN and CSLS, beside the figure
     of the hub-only maps."""
     from .runs import evaluate_multi_run
 
     with _user_errors():
-        out = evaluate_multi_run(run_dir, _lang_pairs(dictionaries, "A-B"), eval_vocab)
+        out = evaluate_multi_run(run_dir, _lang_pairs(dictionaries, "A-B"), eval_vocab,
+                                 scheduler=scheduler, workers=workers)
     if as_json:
         click.echo(json.dumps({k: {kk: vv for kk, vv in v.items()} for k, v in out.items()},
                               indent=2, default=str))

@@ -29,27 +29,101 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from .backend import asnumpy, get_xp, resolve_device, to_device
+from .backend import asnumpy, get_array_module, get_xp, resolve_device, to_device
 from .loading import Embeddings, index_pairs
-from .methods import procrustes
+from .methods.procrustes import polar
 from .normalize import apply_normalization, normalize
-from .refinement import RefineOptions, induce
+from .refinement import RefineOptions, induce, refine
+from .scheduler import open_scheduler
 from .unsupervised.criterion import mean_cosine_criterion
 
 MULTI_METHODS = ("hub", "gpa", "joint")
 
 
+# ------------------------------------------------------------------ independent tasks
+# Module-level functions of one item and shared keyword arguments, so that a Dask worker can
+# run them (see mapalign.scheduler). ``spaces`` maps each language to its normalised matrix.
+
+def _supervised_hub_map(lang, *, spaces, hub, rows, rounds, vocab, csls_k):
+    """Procrustes on the seed pairs with the hub, then MUSE-style refinement (seed pairs
+    kept)."""
+    X, Z, rows = spaces[lang], spaces[hub], rows[lang]
+    xp = get_array_module(X, Z)
+    eye = xp.eye(Z.shape[1], dtype=xp.float32)
+    W, _, _ = refine(X, Z, lambda a, b: (polar(a.T.astype(xp.float64) @ b.astype(xp.float64)),
+                                         eye),
+                     RefineOptions(rounds=rounds, vocab=vocab, csls_k=csls_k),
+                     rows=rows, seed_rows=rows)
+    return W, {"seed_pairs": int(len(rows[0]))}
+
+
+def _unsupervised_hub_map(lang, *, spaces, words, hub, seed, device, options):
+    """The unsupervised aligner from ``lang`` to the hub (orthogonal: final Procrustes)."""
+    from .unsupervised import UnsupervisedAligner
+
+    X, Z = spaces[lang], spaces[hub]
+    xp = get_array_module(X, Z)
+    model = UnsupervisedAligner(**dict(options, normalize="none", final="procrustes",
+                                       seed=seed, device=device))
+    model.fit(Embeddings(words[lang], asnumpy(X)), Embeddings(words[hub], asnumpy(Z)))
+    test = model.convergence_
+    return to_device(model.W_src_, xp), {
+        "criterion": model.criterion_, "converged": model.converged_,
+        "null_level": test["null_level"], "margin": test["margin"],
+        "best_seed": model.best_seed_, "seconds": model.fit_seconds_}
+
+
+def _cross_covariance(item, *, spaces):
+    """``X_a[i]^T X_b[j]`` (float64) for a dictionary ``(a, b, i, j)``: all that generalised
+    Procrustes needs of it."""
+    a, b, i, j = item
+    xp = get_array_module(spaces[a])
+    return spaces[a][i].T.astype(xp.float64) @ spaces[b][j].astype(xp.float64)
+
+
+def _induce_pair(item, *, spaces, vocab, csls_k):
+    """Mutual CSLS best matches between two languages in the current space."""
+    a, b, W_a, W_b = item
+    n_a, n_b = min(vocab, len(spaces[a])), min(vocab, len(spaces[b]))
+    i, j, _ = induce(spaces[a][:n_a] @ W_a, spaces[b][:n_b] @ W_b,
+                     RefineOptions(csls_k=csls_k, induction="mutual"))
+    return i, j
+
+
+def _pair_criterion(item, *, spaces, n, vocab, csls_k):
+    a, b, W_a, W_b = item
+    return mean_cosine_criterion(spaces[a][:min(n, len(spaces[a]))] @ W_a,
+                                 spaces[b][:min(vocab, len(spaces[b]))] @ W_b, n, csls_k)
+
+
 class MultiAligner(BaseEstimator):
+    """Several languages in one space, in scikit-learn's style.
+
+    >>> model = MultiAligner(hub="en").fit({"fr": fr, "fi": fi, "en": en},
+    ...                                    {("fr", "en"): fr_en, ("fi", "en"): fi_en})
+    >>> model.maps_["fr"], model.transform("fr", vectors)
+
+    ``unsupervised=True`` maps each language to the hub with the unsupervised aligner
+    (``unsupervised_options`` are its parameters) and takes no dictionary; the joint step then
+    induces dictionaries between every pair. Per-language maps, induced dictionaries and the
+    criterion's pairs are independent tasks, run on ``scheduler`` (see
+    :mod:`mapalign.scheduler`; ``workers`` sizes a local cluster); results do not depend on
+    it. ``copy=False`` normalises the input vectors in place (less memory, the inputs are
+    overwritten).
+    """
+
     def __init__(self, method: str = "joint", hub: str = "en", refine: int = 0,
                  rounds: int = 3, sweeps: int = 10, vocab: int = 15000, csls_k: int = 10,
                  criterion_vocab: int = 10000, normalize: str = "unit,center,unit",
-                 device: str = "cpu", induce_pairs: str = "unsupervised"):
-        self.induce_pairs = induce_pairs
+                 device: str = "cpu", induce_pairs: str = "unsupervised",
+                 unsupervised: bool = False, unsupervised_options: Optional[dict] = None,
+                 seed: int = 0, scheduler: Optional[str] = None,
+                 workers: Optional[int] = None, copy: bool = True):
         self.method = method
         self.hub = hub
         self.refine = refine
@@ -60,137 +134,173 @@ class MultiAligner(BaseEstimator):
         self.criterion_vocab = criterion_vocab
         self.normalize = normalize
         self.device = device
+        self.induce_pairs = induce_pairs
+        self.unsupervised = unsupervised
+        self.unsupervised_options = unsupervised_options
+        self.seed = seed
+        self.scheduler = scheduler
+        self.workers = workers
+        self.copy = copy
 
-    def fit(self, spaces: Dict[str, Embeddings],
-            dictionaries: Dict[Tuple[str, str], Sequence[Tuple[str, str]]], progress=None):
-        t0 = time.perf_counter()
-        log = progress or (lambda m: None)
+    def _validate(self, spaces, dictionaries):
         if self.method not in MULTI_METHODS:
             raise ValueError(f"method must be one of {MULTI_METHODS}, not {self.method!r}")
+        if self.induce_pairs not in ("unsupervised", "all"):
+            raise ValueError("induce_pairs must be 'unsupervised' or 'all', "
+                             f"not {self.induce_pairs!r}")
         if self.hub not in spaces:
             raise ValueError(f"the hub {self.hub!r} is not one of the languages "
                              f"{sorted(spaces)}")
         dims = {lang: e.dim for lang, e in spaces.items()}
         if len(set(dims.values())) > 1:
             raise ValueError(f"orthogonal multilingual maps need one dimension: {dims}")
+        if self.unsupervised and dictionaries:
+            raise ValueError("an unsupervised multilingual fit takes no seed dictionary")
         for a, b in dictionaries:
             if a not in spaces or b not in spaces:
                 raise ValueError(f"dictionary {a}-{b}: both languages must be among "
                                  f"{sorted(spaces)}")
+        if not self.unsupervised:
+            for lang in spaces:
+                if lang != self.hub and (lang, self.hub) not in dictionaries and \
+                        (self.hub, lang) not in dictionaries:
+                    raise ValueError(f"{lang}: no dictionary with the hub {self.hub!r} "
+                                     f"(give --dict {lang}-{self.hub}=...)")
+
+    def fit(self, spaces: Dict[str, Embeddings],
+            dictionaries: Optional[Dict[Tuple[str, str], Sequence[Tuple[str, str]]]] = None,
+            progress=None):
+        t0 = time.perf_counter()
+        log = progress or (lambda m: None)
+        dictionaries = dictionaries or {}
+        self._validate(spaces, dictionaries)
         self.device_ = resolve_device(self.device)
         xp = get_xp(self.device_)
         self.languages_ = list(spaces)
         X, self.means_ = {}, {}
         for lang, emb in spaces.items():
-            X[lang], means = normalize(to_device(emb.vectors, xp), self.normalize)
+            X[lang], means = normalize(to_device(emb.vectors, xp), self.normalize,
+                                       inplace=not self.copy)
             self.means_[lang] = [asnumpy(m) for m in means]
         seeds, self.seed_info_ = {}, {}
         for (a, b), pairs in dictionaries.items():
             s, t, info = index_pairs(pairs, spaces[a], spaces[b])
             seeds[(a, b)] = (to_device(s, xp), to_device(t, xp))
             self.seed_info_[f"{a}-{b}"] = info
-        d = dims[self.hub]
-        eye = xp.eye(d, dtype=xp.float32)
-
-        # hub maps: each language to the hub on its own dictionary with it
-        W = {self.hub: eye}
-        for lang in self.languages_:
-            if lang == self.hub:
-                continue
-            rows = self._hub_rows(seeds, lang)
-            if rows is None:
-                raise ValueError(f"{lang}: no dictionary with the hub {self.hub!r} "
-                                 f"(give --dict {lang}-{self.hub}=...)")
-            W[lang] = self._bilingual(X[lang], X[self.hub], rows)
-            log(f"hub map {lang} -> {self.hub}: {int(len(rows[0]))} seed pairs")
-        self.hub_maps_ = {k: asnumpy(v) for k, v in W.items()}
-        self.history_ = []
-        if self.method in ("gpa", "joint"):
-            W = self._gpa(X, W, seeds, xp)
-            self.history_.append({"round": 0, "criterion": self._criterion(X, W)})
-            log(f"generalised Procrustes: criterion {self.history_[-1]['criterion']:.4f}")
-        to_induce = [(a, b) for a, b in itertools.combinations(self.languages_, 2)
-                     if self.induce_pairs == "all" or ((a, b) not in seeds and
-                                                       (b, a) not in seeds)]
-        if self.method == "joint" and not to_induce:
-            log("joint refinement: every pair has a seed dictionary, nothing to induce")
-        if self.method == "joint" and to_induce:
-            best = (W, self.history_[-1]["criterion"])
-            for r in range(1, self.rounds + 1):
-                dicts = dict(seeds)
-                opts = RefineOptions(csls_k=self.csls_k, induction="mutual")
-                for a, b in to_induce:
-                    n_a, n_b = min(self.vocab, len(X[a])), min(self.vocab, len(X[b]))
-                    i, j, _ = induce(X[a][:n_a] @ W[a], X[b][:n_b] @ W[b], opts)
-                    if (a, b) in dicts:
-                        i = xp.concatenate([i, dicts[(a, b)][0]])
-                        j = xp.concatenate([j, dicts[(a, b)][1]])
-                    dicts[(a, b)] = (i, j)
-                W = self._gpa(X, W, dicts, xp)
-                c = self._criterion(X, W)
-                self.history_.append({"round": r, "criterion": c,
-                                      "pairs": {f"{a}-{b}": int(len(v[0]))
-                                                for (a, b), v in dicts.items()}})
-                log(f"joint refinement round {r}: criterion {c:.4f}")
-                if c > best[1]:
-                    best = (W, c)
-            W = best[0]
+        with open_scheduler(self.scheduler, self.workers) as sched:
+            self.scheduler_ = sched.describe()
+            shared = sched.share(X)
+            W = self._hub_maps(sched, shared, spaces, seeds, xp, log)
+            self.hub_maps_ = {k: asnumpy(v) for k, v in W.items()}
+            self.history_ = []
+            if self.method in ("gpa", "joint"):
+                M_seed = self._covariances(sched, shared, seeds)
+                W = self._gpa(M_seed, W, xp)
+                self.history_.append({"round": 0, "criterion": self._criterion(sched, shared,
+                                                                                 W)})
+                log(f"generalised Procrustes: criterion {self.history_[-1]['criterion']:.4f}")
+            if self.method == "joint":
+                W = self._joint(sched, shared, M_seed, seeds, W, xp, log)
         self.maps_ = {k: asnumpy(v) for k, v in W.items()}
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
+    def _hub_maps(self, sched, shared, spaces, seeds, xp, log):
+        others = [lang for lang in self.languages_ if lang != self.hub]
+        if self.unsupervised:
+            words = sched.share({lang: spaces[lang].words for lang in self.languages_})
+            out = sched.map(_unsupervised_hub_map, others, spaces=shared, words=words,
+                            hub=self.hub, seed=self.seed, device=self.device_,
+                            options=self.unsupervised_options or {})
+        else:
+            rows = {lang: self._hub_rows(seeds, lang) for lang in others}
+            out = sched.map(_supervised_hub_map, others, spaces=shared, hub=self.hub,
+                            rows=rows, rounds=self.refine, vocab=self.vocab,
+                            csls_k=self.csls_k)
+        W = {self.hub: xp.eye(spaces[self.hub].dim, dtype=xp.float32)}
+        self.hub_fits_ = {}
+        for lang, (W_lang, info) in zip(others, out):
+            W[lang] = to_device(W_lang, xp)
+            self.hub_fits_[lang] = info
+            log(f"hub map {lang} -> {self.hub}: " + ", ".join(
+                f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items()))
+        return W
+
     def _hub_rows(self, seeds, lang):
         if (lang, self.hub) in seeds:
             return seeds[(lang, self.hub)]
-        if (self.hub, lang) in seeds:
-            s, t = seeds[(self.hub, lang)]
-            return t, s
-        return None
+        s, t = seeds[(self.hub, lang)]
+        return t, s
 
-    def _bilingual(self, X, Z, rows):
-        """Procrustes on the seed pairs, then MUSE-style refinement with them kept."""
-        from .refinement import refine
+    def _covariances(self, sched, shared, dicts):
+        items = [(a, b, i, j) for (a, b), (i, j) in dicts.items()]
+        return dict(zip(dicts, sched.map(_cross_covariance, items, spaces=shared)))
 
-        xp = get_xp(self.device_)
-        eye = xp.eye(Z.shape[1], dtype=xp.float32)
-        W, _, _ = refine(X, Z, lambda a, b: (procrustes(a, b), eye),
-                         RefineOptions(rounds=self.refine, vocab=self.vocab,
-                                       csls_k=self.csls_k), rows=rows, seed_rows=rows)
-        return W
+    def _joint(self, sched, shared, M_seed, seeds, W, xp, log):
+        """Rounds of dictionaries induced between pairs of languages, maps re-solved by
+        generalised Procrustes on them and the seed dictionaries; the best round by the
+        criterion is kept."""
+        to_induce = [(a, b) for a, b in itertools.combinations(self.languages_, 2)
+                     if self.induce_pairs == "all" or ((a, b) not in seeds and
+                                                       (b, a) not in seeds)]
+        if not to_induce:
+            log("joint refinement: every pair has a seed dictionary, nothing to induce")
+            return W
+        best = (W, self.history_[-1]["criterion"])
+        for r in range(1, self.rounds + 1):
+            induced = sched.map(_induce_pair, [(a, b, W[a], W[b]) for a, b in to_induce],
+                                spaces=shared, vocab=self.vocab, csls_k=self.csls_k)
+            induced = {pair: (to_device(i, xp), to_device(j, xp))
+                       for pair, (i, j) in zip(to_induce, induced)}
+            M = dict(M_seed)
+            for pair, m in self._covariances(sched, shared, induced).items():
+                M[pair] = M[pair] + m if pair in M else m  # seed pairs kept
+            W = self._gpa(M, W, xp)
+            c = self._criterion(sched, shared, W)
+            pairs = {f"{a}-{b}": int(len(i)) for (a, b), (i, _) in seeds.items()}
+            for (a, b), (i, _) in induced.items():
+                pairs[f"{a}-{b}"] = pairs.get(f"{a}-{b}", 0) + int(len(i))
+            self.history_.append({"round": r, "criterion": c, "pairs": pairs})
+            log(f"joint refinement round {r}: criterion {c:.4f}")
+            if c > best[1]:
+                best = (W, c)
+        return best[0]
 
-    def _gpa(self, X, W, dicts, xp):
-        """Block coordinate descent: each non-hub map re-solved against its partners."""
+    def _gpa(self, M, W, xp):
+        """Generalised Procrustes by block coordinate descent: each non-hub map re-solved
+        against the current images of all its partners. With ``M[(a, b)] = X_a[i]^T X_b[j]``
+        the Procrustes problem of language ``a`` is the polar factor of
+        ``sum_b M[(a, b)] W_b`` (and ``M[(b, a)]^T W_b``), so only d x d matrices are used."""
         W = dict(W)
+        W64 = {k: v.astype(xp.float64) for k, v in W.items()}
         for _ in range(self.sweeps):
             change = 0.0
             for lang in self.languages_:
                 if lang == self.hub:
                     continue
-                src, tgt = [], []
-                for (a, b), (i, j) in dicts.items():
+                acc = None
+                for (a, b), m in M.items():
                     if a == lang:
-                        src.append(X[a][i])
-                        tgt.append(X[b][j] @ W[b])
+                        term = m @ W64[b]
                     elif b == lang:
-                        src.append(X[b][j])
-                        tgt.append(X[a][i] @ W[a])
-                if not src:
+                        term = m.T @ W64[a]
+                    else:
+                        continue
+                    acc = term if acc is None else acc + term
+                if acc is None:
                     continue
-                new = procrustes(xp.concatenate(src), xp.concatenate(tgt))
+                new = polar(acc)
                 change = max(change, float(xp.abs(new - W[lang]).max()))
-                W[lang] = new
+                W[lang], W64[lang] = new, new.astype(xp.float64)
             if change < 1e-4:
                 break
         return W
 
-    def _criterion(self, X, W):
-        vals = []
-        for a, b in itertools.permutations(self.languages_, 2):
-            n = min(self.criterion_vocab, len(X[a]))
-            vals.append(mean_cosine_criterion(X[a][:n] @ W[a],
-                                              X[b][:min(self.vocab, len(X[b]))] @ W[b],
-                                              n, self.csls_k))
-        return float(np.mean(vals))
+    def _criterion(self, sched, shared, W):
+        items = [(a, b, W[a], W[b]) for a, b in itertools.permutations(self.languages_, 2)]
+        return float(np.mean(sched.map(_pair_criterion, items, spaces=shared,
+                                       n=self.criterion_vocab, vocab=self.vocab,
+                                       csls_k=self.csls_k)))
 
     def transform(self, lang: str, vectors, hub_only: bool = False):
         """Raw vectors of ``lang`` in the shared space (``hub_only``: with the hub maps)."""
@@ -201,8 +311,14 @@ class MultiAligner(BaseEstimator):
 
     def report_(self) -> dict:
         return {"multi": {"languages": self.languages_, "hub": self.hub,
-                          "method": self.method, "seed_dictionaries": self.seed_info_,
-                          "history": self.history_}}
+                          "method": self.method, "unsupervised": self.unsupervised,
+                          "seed_dictionaries": self.seed_info_, "hub_fits": self.hub_fits_,
+                          "history": self.history_, "scheduler": self.scheduler_}}
+
+    def unconverged_(self):
+        """Languages whose unsupervised map to the hub failed the convergence test."""
+        return [lang for lang, info in self.hub_fits_.items()
+                if info.get("converged") is False]
 
 
 def save_multi(run_dir, model: MultiAligner, report: dict):

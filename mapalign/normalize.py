@@ -27,17 +27,27 @@ def unit_rows(X):
     return X / norms
 
 
-def normalize(X, chain) -> Tuple[object, list]:
+def normalize(X, chain, inplace: bool = False) -> Tuple[object, list]:
     """Apply a chain to a matrix; returns the new matrix and the mean removed by each
-    ``center`` step, so that :func:`apply_normalization` can treat later vectors the same."""
+    ``center`` step, so that :func:`apply_normalization` can treat later vectors the same.
+    ``inplace`` overwrites ``X`` (a floating-point array) instead of copying it."""
+    xp = get_array_module(X)
     means = []
     for step in parse_chain(chain):
         if step == "unit":
-            X = unit_rows(X)
+            if inplace:
+                norms = xp.linalg.norm(X, axis=1, keepdims=True)
+                norms[norms == 0] = 1
+                X /= norms
+            else:
+                X = unit_rows(X)
         else:
             mean = X.mean(axis=0)
             means.append(mean)
-            X = X - mean
+            if inplace:
+                X -= mean
+            else:
+                X = X - mean
     return X, means
 
 

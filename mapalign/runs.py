@@ -318,10 +318,12 @@ def translate_run(run_dir, words, k=10, method="csls", vocab=200000, src=None, t
 # ----------------------------------------------------------------- more than two languages
 def fit_multi_run(spaces: Dict[str, str], dictionaries: Dict[Tuple[str, str], str], run_dir,
                   *, method="joint", hub="en", normalize="unit,center,unit", max_vocab=200000,
-                  fmt="auto", encoding_errors="strict", device="cpu", force=False,
-                  progress_factory=None, echo=None, argv=None) -> dict:
+                  fmt="auto", encoding_errors="strict", device="cpu", unsupervised=False,
+                  seed=0, unsupervised_options=None, scheduler=None, workers=None,
+                  force=False, progress_factory=None, echo=None, argv=None) -> dict:
     """Load every language and dictionary, fit a :class:`~mapalign.multi.MultiAligner`, write
-    the multilingual run directory."""
+    the multilingual run directory. Each language is normalised in place as soon as the fit
+    takes it: raw and normalised copies of all languages are never held together."""
     from .multi import MultiAligner, save_multi
 
     check_output_dir(run_dir)
@@ -344,7 +346,11 @@ def fit_multi_run(spaces: Dict[str, str], dictionaries: Dict[Tuple[str, str], st
         with watch(f"load_{lang}"), collect_warnings(warned, echo), \
                 progress_factory(f"loading {lang}", _rows_hint(path, max_vocab)) as bar:
             loaded[lang] = load_embeddings(path, max_vocab, fmt, encoding_errors, bar)
-    model = MultiAligner(method=method, hub=hub, normalize=normalize, device=device)
+    model = MultiAligner(method=method, hub=hub, normalize=normalize, device=device,
+                         unsupervised=unsupervised, seed=seed,
+                         unsupervised_options=unsupervised_options if unsupervised else None,
+                         scheduler=None if scheduler in (None, "in-process") else scheduler,
+                         workers=workers, copy=False)
     with watch("fit"):
         model.fit(loaded, pairs, progress=echo)
     report = {
@@ -372,11 +378,286 @@ def _multi_vocab(report, lang):
     return load_embeddings(path, s["max_vocab"], s["format"], s["encoding_errors"])
 
 
+def _evaluate_pair(item, *, mapped, words, eval_vocab):
+    """One directed pair of a multilingual run, with its maps and with the hub maps alone (a
+    task: see mapalign.scheduler)."""
+    a, b, pairs = item
+    res = {}
+    for hub_only in (False, True):
+        S, T = mapped[(a, hub_only)], mapped[(b, hub_only)]
+        res["hub_only" if hub_only else "run"] = evaluate_bdi(
+            None, Embeddings(words[a], S), Embeddings(words[b], T), pairs,
+            eval_vocab=eval_vocab, mapped=(S, T))
+    return res
+
+
 def evaluate_multi_run(run_dir, dictionaries: Dict[Tuple[str, str], str], eval_vocab=200000,
-                       record=True) -> dict:
+                       record=True, scheduler=None, workers=None) -> dict:
     """P@1/5/10 (NN and CSLS) of every directed pair with a test dictionary, with the hub-only
-    figure beside each pair."""
+    figure beside each pair; each language is mapped once, and the pairs are independent
+    tasks on ``scheduler``."""
     from .multi import load_multi
+    from .scheduler import open_scheduler
+
+    model, report = load_multi(run_dir)
+    for a, b in dictionaries:
+        for lang in (a, b):
+            if lang not in model.languages_:
+                raise ValueError(f"--dict {a}-{b}: {lang!r} is not in the run "
+                                 f"({', '.join(model.languages_)})")
+    emb = {lang: _multi_vocab(report, lang) for lang in
+           sorted({x for pair in dictionaries for x in pair})}
+    mapped = {(lang, hub_only): model.transform(lang, emb[lang].vectors, hub_only)
+              for lang in emb for hub_only in (False, True)}  # each language mapped once
+    words = {lang: e.words for lang, e in emb.items()}
+    del emb
+    items = [(a, b, load_dictionary(path)) for (a, b), path in dictionaries.items()]
+    with open_scheduler(scheduler, workers) as sched:
+        results = sched.map(_evaluate_pair, items, mapped=sched.share(mapped),
+                            words=sched.share(words), eval_vocab=eval_vocab)
+    out = {}
+    for ((a, b), path), res in zip(dictionaries.items(), results):
+        if not res["run"].get("queries"):
+            raise ValueError(f"{path}: no usable pair between {a} and {b}")
+        res["indirect"] = model.hub not in (a, b)
+        out[f"{a}-{b}"] = res
+    if record:
+        update_report(run_dir, "evaluations", entry)
+    return entry
+
+
+def compare_runs(run_a, run_b, dictionary, method="csls", k="p@1", eval_vocab=200000,
+                 progress_factory=None) -> dict:
+    """P@k of two runs on the same test dictionary, their difference with a 95% paired
+    bootstrap interval, and the exact McNemar test (see :func:`mapalign.evaluation.compare`)."""
+    from .evaluation import compare
+
+    entries = [evaluate_run(r, dictionary, eval_vocab, (method,), progress_factory=progress_factory,
+                            record=False, return_hits=True) for r in (run_a, run_b)]
+    out = compare(entries[0]["metrics"], entries[1]["metrics"], method, k)
+    out.update(run_a=os.path.abspath(run_a), run_b=os.path.abspath(run_b),
+               dictionary=file_info(dictionary))
+    return out
+
+
+def apply_run(run_dir, vectors_path, out_path, side="source", out_format="text",
+              in_format="auto", encoding_errors="strict", force=False,
+              progress_factory=None) -> dict:
+    """Map every vector of ``vectors_path`` (any size: read and written a chunk at a time)
+    with the run's normalisation and matrix of ``side``, into ``out_path`` (text ``.vec`` or
+    word2vec binary), atomically."""
+    from .export import atomic_file, format_rows, word2vec_binary_rows
+    from .loading import stream_embeddings
+
+    if side not in ("source", "target"):
+        raise ValueError("side must be 'source' or 'target'")
+    if out_format not in ("text", "word2vec-binary"):
+        raise ValueError("format must be 'text' or 'word2vec-binary'")
+    model, report = load_run(run_dir)
+    check_output_dir(os.path.dirname(os.path.abspath(out_path)))
+    transform = model.transform_source if side == "source" else model.transform_target
+    expected_dim = report["inputs"].get(side, {}).get("dim")
+    progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
+    counts = {"rows": 0, "dim": None}
+    header_width = 40  # "N D" padded with spaces, rewritten once N is known
+    with atomic_file(out_path, "wb", overwrite=force) as f, \
+            progress_factory(f"mapping {os.path.basename(vectors_path)}",
+                             _rows_hint(vectors_path, None)) as bar:
+        f.write(b" " * (header_width - 1) + b"\n")
+
+        def sink(words, matrix):
+            if expected_dim and matrix.shape[1] != expected_dim:
+                raise ValueError(f"{vectors_path}: {matrix.shape[1]} dimensions, but the run's "
+                                 f"{side} vectors have {expected_dim}")
+            mapped = transform(matrix)
+            f.write(format_rows(words, mapped) if out_format == "text"
+                    else word2vec_binary_rows(words, mapped))
+            counts["rows"] += len(words)
+            counts["dim"] = mapped.shape[1]
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stats = stream_embeddings(vectors_path, sink, in_format, encoding_errors,
+                                      progress=bar)
+        f.seek(0)
+        f.write(f"{counts['rows']} {counts['dim']}".ljust(header_width - 1).encode() + b"\n")
+    return {"input": os.path.abspath(vectors_path), "output": os.path.abspath(out_path),
+            "side": side, "format": out_format, "words": counts["rows"], "dim": counts["dim"],
+            "duplicates_dropped": stats.get("duplicates", 0),
+            "warnings": [str(w.message) for w in caught]}
+
+
+def export_run(run_dir, out_dir, vectors=True, mapping=True, dictionary=True, dict_vocab=15000,
+               dict_mode="mutual", max_vocab=None, force=False, progress_factory=None,
+               src=None, tgt=None, verify=False, vec_format="text") -> dict:
+    """Write aligned ``src.vec``/``tgt.vec``, ``W_src.npy``/``W_tgt.npy`` and the induced
+    ``dictionary.txt`` (``source target score``) into ``out_dir``, as one set: an interrupted
+    export leaves ``out_dir`` as it was. The mapped vectors come from the run's cache."""
+    model, report = load_run(run_dir)
+    check_inputs(report, src, tgt, verify)
+    ext = "vec" if vec_format == "text" else "bin"
+    vec_names = [f"src.{ext}", f"tgt.{ext}"]
+    names = (vec_names if vectors else []) + \
+        (["W_src.npy", "W_tgt.npy"] if mapping else []) + \
+        (["dictionary.txt"] if dictionary else [])
+    if not names:
+        raise ValueError("nothing to export")
+    progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
+    written = {}
+    with atomic_set(out_dir, names, overwrite=force) as tmp:
+        if mapping:
+            write_npy(os.path.join(tmp, "W_src.npy"), model.W_src_)
+            write_npy(os.path.join(tmp, "W_tgt.npy"), model.W_tgt_)
+        if vectors or dictionary:
+            cache = cached_vectors(run_dir, report, model, lambda: load_run_inputs(
+                report, verify, progress_factory=progress_factory, src=src, tgt=tgt,
+                checked=True))
+            S, T = cache.vectors("source"), cache.vectors("target")
+            src_words, tgt_words = cache.words("source"), cache.words("target")
+        if vectors:
+            writer = write_vec if vec_format == "text" else write_word2vec_binary
+            for name, words, M in zip(vec_names, (src_words, tgt_words), (S, T)):
+                M = M[:max_vocab]
+                with progress_factory(f"writing {name}", len(M)) as bar:
+                    writer(os.path.join(tmp, name), words[:max_vocab], M, progress=bar)
+            written.update(source_words=len(S[:max_vocab]), target_words=len(T[:max_vocab]))
+        if dictionary:
+            with progress_factory("inducing the dictionary", min(dict_vocab, len(S))) as bar:
+                entries = induce_entries(S[:dict_vocab], T[:dict_vocab], src_words, tgt_words,
+                                         dict_mode, progress=bar)
+            write_dictionary(os.path.join(tmp, "dictionary.txt"), entries)
+            written["dictionary_pairs"] = len(entries)
+    entry = dict(out_dir=os.path.abspath(out_dir), files=names,
+                 dict_vocab=dict_vocab, dict_mode=dict_mode, max_vocab=max_vocab, **written)
+    update_report(run_dir, "exports", entry)
+    return entry
+
+
+def translate_run(run_dir, words, k=10, method="csls", vocab=200000, src=None, tgt=None,
+                  verify=False, csls_k=10):
+    """``{word: {"as": looked_up, "translations": [(target, score), ...]}}``. A word missing
+    from the source vocabulary is looked up lowercased (``as`` says so); one still missing
+    (and without a subword model) maps to None.
+
+    Served from the run's cache (mapped vocabularies, CSLS penalties): after the first call the
+    input files are not read again, unless a word needs a fastText subword vector."""
+    model, report = load_run(run_dir)
+    check_inputs(report, src, tgt, verify)
+    load = lambda: load_run_inputs(report, verify, src=src, tgt=tgt, checked=True)  # noqa: E731
+    cache = cached_vectors(run_dir, report, model, load)
+    src_words = cache.words("source")
+    index = {w: i for i, w in enumerate(src_words)}
+    lookup = {}
+    for w in words:
+        if w in index:
+            lookup[w] = w
+        elif w.lower() in index:
+            lookup[w] = w.lower()
+    S, T = cache.vectors("source"), cache.vectors("target")
+    queries = {w: S[index[w]] for w in set(lookup.values())}
+    missing = [w for w in words if w not in lookup]
+    if missing and report["settings"].get("format") in ("auto", "fasttext-bin"):
+        src_emb, _ = load()
+        if src_emb.oov is not None:  # a fastText model builds vectors from subwords
+            for w in missing:
+                lookup[w] = w
+                queries[w] = model.transform_source(src_emb.vector(w)[None, :])[0]
+    known = sorted(queries)
+    found = {}
+    if known:
+        Q = np.stack([np.asarray(queries[w], dtype=np.float32) for w in known])
+        r = cache.penalties(vocab, csls_k) if method == "csls" else None
+        idx, scores = nearest(Q, np.asarray(T[:vocab]), k, method, csls_k, r_target=r)
+        tgt_words = cache.words("target")
+        found = {w: [(tgt_words[j], float(v)) for j, v in zip(idx[n], scores[n])]
+                 for n, w in enumerate(known)}
+    return {w: ({"as": lookup[w], "translations": found[lookup[w]]} if w in lookup else None)
+            for w in words}
+
+
+# ----------------------------------------------------------------- more than two languages
+def fit_multi_run(spaces: Dict[str, str], dictionaries: Dict[Tuple[str, str], str], run_dir,
+                  *, method="joint", hub="en", normalize="unit,center,unit", max_vocab=200000,
+                  fmt="auto", encoding_errors="strict", device="cpu", unsupervised=False,
+                  seed=0, unsupervised_options=None, scheduler=None, workers=None,
+                  force=False, progress_factory=None, echo=None, argv=None) -> dict:
+    """Load every language and dictionary, fit a :class:`~mapalign.multi.MultiAligner`, write
+    the multilingual run directory. Each language is normalised in place as soon as the fit
+    takes it: raw and normalised copies of all languages are never held together."""
+    from .multi import MultiAligner, save_multi
+
+    check_output_dir(run_dir)
+    if os.path.exists(os.path.join(run_dir, REPORT)) and not force:
+        raise OutputExistsError(f"{run_dir} already holds a run (use --force to overwrite)")
+    resolve_device(device)
+    for a, b in dictionaries:
+        for lang in (a, b):
+            if lang not in spaces:
+                raise ValueError(f"--dict {a}-{b}: no vectors given for {lang!r} "
+                                 f"(languages: {', '.join(spaces)})")
+    if hub not in spaces:
+        raise ValueError(f"--hub {hub}: no vectors given for it (languages: {', '.join(spaces)})")
+    watch, warned = Stopwatch(), []
+    with watch("load_dictionaries"):
+        pairs = {k: load_dictionary(p) for k, p in dictionaries.items()}
+    progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
+    loaded = {}
+    for lang, path in spaces.items():
+        with watch(f"load_{lang}"), collect_warnings(warned, echo), \
+                progress_factory(f"loading {lang}", _rows_hint(path, max_vocab)) as bar:
+            loaded[lang] = load_embeddings(path, max_vocab, fmt, encoding_errors, bar)
+    model = MultiAligner(method=method, hub=hub, normalize=normalize, device=device,
+                         unsupervised=unsupervised, seed=seed,
+                         unsupervised_options=unsupervised_options if unsupervised else None,
+                         scheduler=None if scheduler in (None, "in-process") else scheduler,
+                         workers=workers, copy=False)
+    with watch("fit"):
+        model.fit(loaded, pairs, progress=echo)
+    report = {
+        "mapalign_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": list(argv) if argv else None,
+        "inputs": {lang: dict(file_info(p), words=len(loaded[lang]), dim=loaded[lang].dim)
+                   for lang, p in spaces.items()},
+        "dictionaries": {f"{a}-{b}": file_info(p) for (a, b), p in dictionaries.items()},
+        "settings": dict(max_vocab=max_vocab, format=fmt, encoding_errors=encoding_errors,
+                         **model.get_params()),
+        "device_used": model.device_, "timings_s": watch.seconds, "warnings": warned,
+        "versions": versions(), "evaluations": [],
+        "model": {"class": "mapalign.multi.MultiAligner", "params": model.get_params()},
+    }
+    report.update(model.report_())
+    save_multi(run_dir, model, report)
+    return report
+
+
+def _multi_vocab(report, lang):
+    """A language's words and raw vectors, as the multilingual fit read them."""
+    path = checked_input(report["inputs"][lang], lang)
+    s = report["settings"]
+    return load_embeddings(path, s["max_vocab"], s["format"], s["encoding_errors"])
+
+
+def _evaluate_pair(item, *, mapped, words, eval_vocab):
+    """One directed pair of a multilingual run, with its maps and with the hub maps alone (a
+    task: see mapalign.scheduler)."""
+    a, b, pairs = item
+    res = {}
+    for hub_only in (False, True):
+        S, T = mapped[(a, hub_only)], mapped[(b, hub_only)]
+        res["hub_only" if hub_only else "run"] = evaluate_bdi(
+            None, Embeddings(words[a], S), Embeddings(words[b], T), pairs,
+            eval_vocab=eval_vocab, mapped=(S, T))
+    return res
+
+
+def evaluate_multi_run(run_dir, dictionaries: Dict[Tuple[str, str], str], eval_vocab=200000,
+                       record=True, scheduler=None, workers=None) -> dict:
+    """P@1/5/10 (NN and CSLS) of every directed pair with a test dictionary, with the hub-only
+    figure beside each pair; each language is mapped once, and the pairs are independent
+    tasks on ``scheduler``."""
+    from .multi import load_multi
+    from .scheduler import open_scheduler
 
     model, report = load_multi(run_dir)
     for a, b in dictionaries:

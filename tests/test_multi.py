@@ -120,3 +120,90 @@ def test_real_fr_fi_beats_both_references(with_direct):
     model = MultiAligner().fit(spaces, seeds)
     test = ma.load_dictionary(os.path.join(d, "fr-fi.test.txt"))
     assert _p1(model, spaces, test, "fr", "fi") > 47.59
+
+
+def test_copy_false_normalises_in_place(family):
+    spaces, _, seeds, _ = family
+    mine = {k: Embeddings(v.words, v.vectors.copy()) for k, v in spaces.items()}
+    before = mine["aa"].vectors
+    a = MultiAligner(hub="hub").fit(spaces, seeds)
+    b = MultiAligner(hub="hub", copy=False).fit(mine, seeds)
+    assert mine["aa"].vectors is before  # the same buffer, now normalised
+    np.testing.assert_allclose(np.linalg.norm(before, axis=1), 1, atol=1e-5)
+    assert not np.allclose(np.linalg.norm(spaces["aa"].vectors, axis=1), 1)  # copy=True
+    for lang in a.maps_:
+        np.testing.assert_array_equal(a.maps_[lang], b.maps_[lang])
+
+
+def _cli_family(tmp_path, spaces, dictionaries):
+    args = []
+    for lang, emb in spaces.items():
+        (tmp_path / f"{lang}.vec").write_bytes(vec_bytes(emb))
+        args.append(f"{lang}={tmp_path / f'{lang}.vec'}")
+    for (a, b), pairs in dictionaries.items():
+        (tmp_path / f"{a}-{b}.txt").write_text("".join(f"{x} {y}\n" for x, y in pairs))
+    return args
+
+
+def test_dask_local_cluster_gives_identical_results(noisy_hub, tmp_path):
+    """The same fit on a real dask.distributed LocalCluster (two worker processes) and in
+    this process: bit-identical maps and history; evaluate-multi on a running cluster, by
+    its address, prints the same matrix."""
+    distributed = pytest.importorskip("distributed")
+    spaces, dicts, seeds, _ = noisy_hub
+    here = MultiAligner(hub="hub").fit(spaces, seeds)
+    there = MultiAligner(hub="hub", scheduler="local", workers=2).fit(spaces, seeds)
+    assert there.scheduler_["scheduler"] == "dask" and there.scheduler_["workers"] == 2
+    assert here.scheduler_ == {"scheduler": "in-process"}
+    for lang in here.maps_:
+        np.testing.assert_array_equal(here.maps_[lang], there.maps_[lang])
+        np.testing.assert_array_equal(here.hub_maps_[lang], there.hub_maps_[lang])
+    assert here.history_ == there.history_
+
+    args = _cli_family(tmp_path, spaces, {**seeds, ("aa", "bb"): dicts[("aa", "bb")]})
+    run = lambda *a: CliRunner().invoke(main, [str(x) for x in a])  # noqa: E731
+    r = run("fit-multi", *args, "--dict", f"aa-hub={tmp_path / 'aa-hub.txt'}", "--dict",
+            f"bb-hub={tmp_path / 'bb-hub.txt'}", "--hub", "hub", "-o", tmp_path / "run", "-q")
+    assert r.exit_code == 0, r.output
+    evaluate = ["evaluate-multi", tmp_path / "run", "--json",
+                "--dict", f"aa-bb={tmp_path / 'aa-bb.txt'}",
+                "--dict", f"aa-hub={tmp_path / 'aa-hub.txt'}"]
+    local = json.loads(run(*evaluate).stdout)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        r = run(*evaluate, "--scheduler", cluster.scheduler_address)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == local
+    assert local["aa-bb"]["run"]["csls"]["p@1"] > local["aa-bb"]["hub_only"]["csls"]["p@1"]
+
+
+def test_unsupervised_fit_multi(tmp_path):
+    """fit-multi --unsupervised: no dictionary; every language that shares the latent space
+    is recovered, and a language that does not (an independent random space) is flagged as
+    not converged (--strict: exit 3)."""
+    spaces, dicts, rotations = make_family(("aa", "bb", "hub"), n_words=1000, dim=24,
+                                           noise=0.3, hub_noise=0.3, seed=5)
+    rng = np.random.default_rng(1)
+    spaces["zz"] = Embeddings([f"zz{i}" for i in range(1000)],
+                              rng.standard_normal((1000, 24)).astype(np.float32))
+    args = _cli_family(tmp_path, spaces, {("aa", "bb"): dicts[("aa", "bb")]})
+    r = CliRunner().invoke(main, ["fit-multi", *args, "--unsupervised", "--hub", "hub",
+                                  "--restarts", "1", "--null-draws", "1", "--strict",
+                                  "-o", str(tmp_path / "run"), "-q"])
+    assert r.exit_code == 3, r.output
+    assert "zz to hub DID NOT CONVERGE" in r.output and "aa" not in r.output.split("map of")[1]
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    fits = report["multi"]["hub_fits"]
+    assert [fits[k]["converged"] for k in ("aa", "bb", "zz")] == [True, True, False]
+    assert report["settings"]["seed"] == 0 and report["multi"]["unsupervised"]
+    model, _ = __import__("mapalign.multi", fromlist=["load_multi"]).load_multi(
+        tmp_path / "run")
+    for lang in ("aa", "bb"):
+        assert np.abs(model.maps_[lang] - rotations[lang].T @ rotations["hub"]).max() < 0.1
+    r = CliRunner().invoke(main, ["evaluate-multi", str(tmp_path / "run"), "--json",
+                                  "--dict", f"aa-bb={tmp_path / 'aa-bb.txt'}"])
+    assert json.loads(r.stdout)["aa-bb"]["run"]["csls"]["p@1"] > 95
+    r = CliRunner().invoke(main, ["fit-multi", *args, "--unsupervised", "--dict",
+                                  f"aa-bb={tmp_path / 'aa-bb.txt'}", "-o",
+                                  str(tmp_path / "r2")])
+    assert r.exit_code == 2 and "exactly one" in r.output
