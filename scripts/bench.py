@@ -8,6 +8,8 @@ subprocess so that its peak RSS (ru_maxrss) is its own.
     python scripts/bench.py --only retrieval --n 50000
     python scripts/bench.py --only e2e           # fit/translate/evaluate/export, 200k x 300
     python scripts/bench.py --only passes        # one CSLS pass against a bare matmul
+    python scripts/bench.py --only family        # fit-multi, 8 languages x 50k x 300,
+                                                 # in-process and on a 2-worker LocalCluster
 
 Results are printed as a Markdown table and written to bench-out/bench.json.
 """
@@ -183,6 +185,44 @@ def stage_multi(args):
     return {"multi": out}
 
 
+def stage_family(args):
+    """A generated family of ``args.langs`` languages x ``args.n`` words x ``args.dim``, seed
+    dictionaries with the hub only, the default fit-multi (joint) in this process or on a
+    local Dask cluster of ``args.workers`` processes (``args.scheduler``). Peak memory is this
+    process's and, on Dask, each worker's."""
+    from mapalign.multi import MultiAligner
+    from mapalign.synthetic import make_family
+
+    langs = tuple(f"l{i}" for i in range(args.langs - 1)) + ("hub",)
+    t = time.perf_counter()
+    spaces, dicts, _ = make_family(langs, n_words=args.n, dim=args.dim, noise=0.3,
+                                   hub_noise=0.3, clusters=200, seed=args.seed)
+    seeds = {k: v[:5000] for k, v in dicts.items() if "hub" in k}
+    gen_s = time.perf_counter() - t
+    out = dict(languages=args.langs, n=args.n, dim=args.dim, generate_s=gen_s,
+               scheduler=args.scheduler)
+    cluster = client = None
+    scheduler = None
+    if args.scheduler == "local":
+        import distributed
+
+        cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1,
+                                           processes=True, dashboard_address=None)
+        client = distributed.Client(cluster)
+        scheduler = cluster.scheduler_address
+        out["workers"] = args.workers
+    t, c = time.perf_counter(), _cpu_s()
+    model = MultiAligner(hub="hub", scheduler=scheduler, copy=False).fit(spaces, seeds)
+    out.update(fit_s=time.perf_counter() - t, fit_cpu_s=_cpu_s() - c,
+               rounds=len(model.history_) - 1,
+               criterion=max(h["criterion"] for h in model.history_))
+    if client is not None:
+        out["worker_peak_rss_mb"] = sorted(client.run(_peak_mb).values())
+        client.close()
+        cluster.close()
+    return out
+
+
 def stage_cli(args):
     """One mapalign command, in this process, so that the peak RSS is the command's own."""
     from mapalign.cli import main as cli
@@ -257,13 +297,18 @@ def main():
     ap.add_argument("--n", type=int, default=200000)
     ap.add_argument("--dim", type=int, default=300)
     ap.add_argument("--only", choices=["supervised", "unsupervised", "retrieval", "passes",
-                                       "e2e", "multi"])
+                                       "e2e", "multi", "family"])
+    ap.add_argument("--langs", type=int, default=8, help="languages of the generated family")
+    ap.add_argument("--family-n", type=int, default=50000, help="words per family language")
+    ap.add_argument("--workers", type=int, default=2, help="Dask workers of the family stage")
+    ap.add_argument("--scheduler", default="in-process", help=argparse.SUPPRESS)
     ap.add_argument("--cli", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     ap.add_argument("--out", default="bench-out")
     args = ap.parse_args()
     if args.stage:
         out = {"shared": stage_shared, "retrieval": stage_retrieval, "passes": stage_passes,
-               "cli": stage_cli, "multi": stage_multi}[args.stage](args)
+               "cli": stage_cli, "multi": stage_multi,
+               "family": stage_family}[args.stage](args)
         out["peak_rss_mb"] = _peak_mb()
         print(json.dumps(out))
         return
@@ -306,6 +351,16 @@ def main():
             print(f"| fr-fi {name} | {v['nn']:.2f} | {v['csls']:.2f} | {v['fit_s']:.1f} |",
                   file=sys.stderr, flush=True)
         rows.append(dict(stage="multi fr-fi", device="cpu", **r))
+    if args.only in (None, "family"):
+        for scheduler in ("in-process", "local"):
+            r = run_stage("family", ["--langs", str(args.langs), "--n", str(args.family_n),
+                                     "--dim", str(args.dim), "--scheduler", scheduler,
+                                     "--workers", str(args.workers)])
+            where = "in-process" if scheduler == "in-process" else \
+                f"Dask LocalCluster, {args.workers} workers"
+            rows.append(dict(stage=f"fit-multi {args.langs} x {args.family_n} x {args.dim} "
+                                   f"({where})", device="cpu", **r))
+            _progress(rows[-1])
     if args.only in (None, "e2e"):
         os.makedirs(args.out, exist_ok=True)
         e2e(args, rows)
@@ -335,6 +390,12 @@ def _row(r):
     if "multi" in r:
         return "\n".join(f"| fr-fi {k} | {v['nn']:.2f} / {v['csls']:.2f} | {v['fit_s']:.1f} |"
                          for k, v in r["multi"].items())
+    if "languages" in r:
+        workers = (f"; workers' peaks {', '.join(f'{m:.0f}' for m in r['worker_peak_rss_mb'])}"
+                   if "worker_peak_rss_mb" in r else "")
+        return (f"| {r['stage']} | {r['device']} | {r['wall_s']:.1f} | {r['fit_s']:.1f} | "
+                f"{r['fit_cpu_s']:.1f} | | | criterion {r['criterion']:.4f} after "
+                f"{r['rounds']} rounds | {r['peak_rss_mb']:.0f}{workers} |")
     if "command" in r:
         return (f"| {r['stage']} | {r['device']} | {r['wall_s']:.1f} | {r['seconds']:.2f} | "
                 f"| | | | {r['peak_rss_mb']:.0f} |")
