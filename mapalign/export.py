@@ -118,76 +118,90 @@ def _write_rows(path, words, vectors, rows, overwrite, progress):
     for w in words:
         if not w or any(c.isspace() for c in w):
             raise ValueError(f"word {w!r} cannot be written to a vectors file (empty or spaces)")
-    with atomic_file(path, "wb", overwrite) as f:
+    from concurrent.futures import ThreadPoolExecutor
+
+    # one writer thread: a block goes to the disk while the next one is formatted
+    with atomic_file(path, "wb", overwrite) as f, ThreadPoolExecutor(1) as writer:
         f.write(f"{n} {d}\n".encode())
+        pending = None
         for a in range(0, n, _VEC_CHUNK):
             b = min(n, a + _VEC_CHUNK)
-            f.write(rows(words[a:b], vectors[a:b]))
+            block = rows(words[a:b], vectors[a:b])
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(f.write, block)
             if progress:
                 progress(b - a)
+        if pending is not None:
+            pending.result()
 
 
 _PAD = 0  # a byte that no formatted value contains; removed before writing
 
 
-def _digit_table(width: int, pad_leading: bool) -> np.ndarray:
-    """Row k: the ``width`` decimal digits of k (as bytes), leading zeros as padding if asked."""
-    k = np.arange(10 ** width)
-    out = np.empty((10 ** width, width), dtype=np.uint8)
-    for j in range(width):
-        place = 10 ** (width - 1 - j)
-        out[:, j] = ord("0") + (k // place) % 10
-        if pad_leading and j < width - 1:
-            out[:, j] = np.where(k < place, _PAD, out[:, j])
-    return out
+def _ascii3() -> np.ndarray:
+    """``k`` -> its three decimal digits as ASCII bytes packed little-endian in a uint64."""
+    k = np.arange(1000, dtype=np.uint64)
+    return ((48 + k // 100) | ((48 + k // 10 % 10) << np.uint64(8))
+            | ((48 + k % 10) << np.uint64(16))).astype(np.uint64)
 
 
-_TABLE3 = _digit_table(3, False)
+_ASCII3 = _ascii3()
+_MAX_FAST = 10 ** 7  # values below this (in absolute value) take the fast path
+_U = np.uint64
 
 
 def format_rows(words: Sequence[str], vectors: np.ndarray, precision: int = 6) -> bytes:
-    """``word v1 ... vd\n`` lines, byte for byte what ``"%.{precision}f"`` gives, built with
-    numpy: values are rounded to integers of 10^-precision (exact for float32 and precision up
-    to 8), their digits looked up three at a time into fixed-width cells, and the padding
-    removed."""
+    """``word v1 ... vd\n`` lines, byte for byte what ``"%.{precision}f"`` gives.
+
+    With ``precision=6`` and values below 10^7, each value is assembled by integer arithmetic
+    into a fixed-width cell padded with zero bytes: a head (``' '``, the sign and all integer
+    digits but the last, right-aligned, 2, 4 or 8 bytes as the largest value needs) and an
+    8-byte tail (the last integer digit, ``'.'`` and six decimals). One ``bytes.translate``
+    drops the padding and the rows are split at the newlines that end them. Values are
+    rounded as integers of 10^-6 (``rint`` of ``x * 10^6``: exact in float64 for any float32
+    ``x``, ties to even as C's printf). Other precisions, non-finite or larger values use
+    Python's formatting."""
     vectors = np.asarray(vectors, dtype=np.float32)
-    if precision > 8 or not np.isfinite(vectors).all() or vectors.size == 0:
+    if precision != 6 or vectors.size == 0 or not np.isfinite(vectors).all() or \
+            float(np.abs(vectors).max()) >= _MAX_FAST - 1:
         row = "%s" + (f" %.{precision}f" * vectors.shape[1]) + "\n"
         return "".join(row % ((w,) + tuple(v)) for w, v in
                        zip(words, vectors.astype(np.float64).tolist())).encode("utf-8")
     n, d = vectors.shape
-    x = vectors.astype(np.float64)
-    scaled = np.abs(np.rint(x * 10.0 ** precision)).astype(np.int64)  # exact: see above
-    ints, fracs = np.divmod(scaled, 10 ** precision)
-    digits = max(1, len(str(int(ints.max()))))
-    width = 2 + digits + 1 + precision  # ' ', sign, integer digits, '.', fraction
-    cells = np.empty((n, d, width), dtype=np.uint8)
-    cells[..., 0] = ord(" ")
-    cells[..., 1] = np.where(np.signbit(x), ord("-"), _PAD)
-    cells[..., 2:2 + digits] = _digit_table(digits, True)[ints] if digits <= 3 else \
-        _digit_table_big(ints, digits)
-    cells[..., 2 + digits] = ord(".")
-    pos, left = 3 + digits, precision
-    while left > 0:  # the fraction, three digits at a time, most significant first
-        take = min(3, left)
-        chunk = (fracs // 10 ** (left - take)) % 10 ** take
-        cells[..., pos:pos + take] = _TABLE3[chunk][..., 3 - take:]
-        pos, left = pos + take, left - take
-    flat = cells.reshape(n, d * width)
-    keep = flat != _PAD
-    raw = flat[keep].tobytes()
-    ends = np.cumsum(keep.sum(axis=1)).tolist()
-    starts = [0] + ends[:-1]
-    return b"".join(w.encode("utf-8") + raw[a:b] + b"\n" for w, a, b in zip(words, starts, ends))
-
-
-def _digit_table_big(ints, digits):
-    out = np.empty(ints.shape + (digits,), dtype=np.uint8)
-    for j in range(digits):
-        place = 10 ** (digits - 1 - j)
-        out[..., j] = np.where((ints < place) & (j < digits - 1), _PAD,
-                               ord("0") + (ints // place) % 10)
-    return out
+    scaled = np.rint(np.abs(vectors.astype(np.float64)) * 1e6).astype(np.int64)
+    ints = scaled // 1_000_000
+    fracs = scaled - ints * 1_000_000
+    hi = fracs // 1000
+    upper = ints // 10  # the integer digits before the last one
+    tail = ((48 + ints - upper * 10).astype(np.uint64) | _U(ord(".") << 8)
+            | (_ASCII3[hi] << _U(16)) | (_ASCII3[fracs - hi * 1000] << _U(40)))
+    n_upper = len(str(int(upper.max()))) if upper.any() else 0
+    head_bytes = 2 if n_upper == 0 else 4 if n_upper <= 2 else 8
+    top = 8 * (head_bytes - 1)
+    sign = np.where(np.signbit(vectors), _U(ord("-")), _U(_PAD))
+    if n_upper == 0:
+        head = (sign << _U(top)) | _U(ord(" ") << (top - 8))
+    else:
+        head = np.zeros((n, d), dtype=np.uint64)
+        extra = np.zeros((n, d), dtype=np.uint64)
+        for k in range(n_upper):
+            present = upper >= 10 ** k
+            digit = (48 + upper // 10 ** k % 10).astype(np.uint64) << _U(top - 8 * k)
+            head |= np.where(present, digit, _U(0))
+            extra += present
+        head |= (sign << (_U(top) - _U(8) * extra)) | \
+            (_U(ord(" ")) << (_U(top - 8) - _U(8) * extra))
+    cell = np.dtype({"names": ["head", "tail"], "formats": [f"<u{head_bytes}", "<u8"],
+                     "offsets": [0, head_bytes], "itemsize": head_bytes + 8})
+    cells = np.empty((n, d), dtype=cell)
+    cells["head"] = head
+    cells["tail"] = tail
+    buf = np.empty((n, d * cell.itemsize + 1), dtype=np.uint8)
+    buf[:, :-1] = cells.view(np.uint8).reshape(n, -1)
+    buf[:, -1] = ord("\n")
+    rows = buf.tobytes().translate(None, b"\0").split(b"\n")
+    return b"".join([w.encode("utf-8") + r + b"\n" for w, r in zip(words, rows)])
 
 
 def word2vec_binary_rows(words: Sequence[str], vectors: np.ndarray) -> bytes:

@@ -263,3 +263,29 @@ def test_read_only_run_directory_still_serves(pair, tmp_path, monkeypatch):
     assert (out / "cache").exists()
     assert json.loads(run("evaluate", out, "--dict", d / "test.txt", "--json").stdout) == \
         json.loads(m.stdout)
+
+
+def test_format_rows_is_printf_byte_for_byte(rng):
+    """The vectorised .vec writer against Python's %.6f (C's printf rounding) on the hard
+    cases: signed zeros, negatives that round to zero, exact binary ties (1/128 * 10^6 ends
+    in .5), carries into a new integer digit, every width of integer part, and the
+    fallbacks (non-finite, huge, other precisions)."""
+    from mapalign.export import format_rows
+
+    def printf(words, V, p=6):
+        return "".join(w + "".join(f" {v:.{p}f}" for v in row) + "\n"
+                       for w, row in zip(words, V.astype(np.float64).tolist())).encode()
+
+    hard = np.array([0.0, -0.0, -1e-9, 4e-7, 5e-7, -5e-7, 1 / 128, -3 / 128, 0.4999995,
+                     9.9999996, -9.9999996, 10.0, 99.99999, -123.5, 1234.0, -98765.4,
+                     999999.94, 9999990.0], dtype=np.float32)
+    cases = [hard.reshape(-1, 1), np.tile(hard, (3, 1)), -hard.reshape(2, -1)]
+    cases += [(rng.standard_normal((300, 7)) * s).astype(np.float32)
+              for s in (0.05, 1, 30, 1e4)]
+    cases += [np.array([[np.nan, 1.0], [np.inf, -2.0]], dtype=np.float32),
+              np.array([[3e7, -1.5]], dtype=np.float32), np.zeros((2, 0), np.float32)]
+    for V in cases:
+        words = [f"w{i}" for i in range(len(V))]
+        assert format_rows(words, V) == printf(words, V), V
+    V = cases[3]
+    assert format_rows(["a"] * len(V), V, 3) == printf(["a"] * len(V), V, 3)
