@@ -96,16 +96,6 @@ def _topk_rows(scores, k: int):
     return cols[keep].reshape(n, k), vals[keep].reshape(n, k)
 
 
-def csls_block(sims, r_target, k: int):
-    """Turn a block of cosines (queries x all targets) into CSLS scores, in place. The
-    queries' own penalty ``r_T`` comes from the same block, so CSLS needs no extra pass."""
-    r_query = topk_mean(sims, k)
-    sims *= 2
-    sims -= r_target[None, :]
-    sims -= r_query[:, None]
-    return sims
-
-
 def nearest(Q, T, k: int = 10, method: str = "csls", csls_k: int = 10, r_target=None,
             sources=None, budget: int = DEFAULT_BUDGET,
             progress: Optional[Callable[[int], None]] = None) -> Tuple:
@@ -126,11 +116,18 @@ def nearest(Q, T, k: int = 10, method: str = "csls", csls_k: int = 10, r_target=
     out_idx = xp.empty((Q.shape[0], k), dtype=xp.int64)
     out_val = xp.empty((Q.shape[0], k), dtype=xp.float32)
     kq = min(csls_k, m)
+    # CSLS ranks a query's targets by cos - r_T / 2: the factor 2 and the query's own
+    # penalty are applied to the k best only (bit for bit the same scores: scaling by 2
+    # commutes with rounding), one pass over each block instead of three
+    half = r_target / 2 if method == "csls" else None
     for a, b in _blocks(Q.shape[0], block_rows(m, budget)):
         scores = Q[a:b] @ T.T
         if method == "csls":
-            csls_block(scores, r_target, kq)
+            r_query = topk_mean(scores, kq)  # the queries' own penalties, from this block
+            scores -= half[None, :]
         out_idx[a:b], out_val[a:b] = _topk_rows(scores, k)
+        if method == "csls":
+            out_val[a:b] = 2 * out_val[a:b] - r_query[:, None]
         if progress:
             progress(b - a)
     return asnumpy(out_idx), asnumpy(out_val)
@@ -182,12 +179,11 @@ def csls_best_both(S, T, k: int = 10, keep: float = 1.0, rng=None,
 
 
 def _best(sims, r_rows, r_cols, keep, rng):
-    """Row-wise CSLS argmax of a block of cosines (modified in place), with random drops."""
+    """Row-wise CSLS argmax of a block of cosines (modified in place), with random drops:
+    ranked by ``cos - r_cols / 2``, the best scored as ``2 cos - r_cols - r_rows``."""
     xp = get_array_module(sims)
-    sims *= 2
-    sims -= r_rows[:, None]
-    sims -= r_cols[None, :]
+    sims -= (r_cols / 2)[None, :]
     if keep < 1:
         sims[rng.random(sims.shape, dtype=xp.float32) >= keep] = -xp.inf
     j = sims.argmax(axis=1)
-    return j, sims[xp.arange(len(j)), j]
+    return j, 2 * sims[xp.arange(len(j)), j] - r_rows

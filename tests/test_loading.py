@@ -1,5 +1,4 @@
 import gzip
-import struct
 import warnings
 
 import numpy as np
