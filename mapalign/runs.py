@@ -405,12 +405,13 @@ def evaluate_multi_run(run_dir, dictionaries: Dict[Tuple[str, str], str], eval_v
             if lang not in model.languages_:
                 raise ValueError(f"--dict {a}-{b}: {lang!r} is not in the run "
                                  f"({', '.join(model.languages_)})")
-    emb = {lang: _multi_vocab(report, lang) for lang in
-           sorted({x for pair in dictionaries for x in pair})}
-    mapped = {(lang, hub_only): model.transform(lang, emb[lang].vectors, hub_only)
-              for lang in emb for hub_only in (False, True)}  # each language mapped once
-    words = {lang: e.words for lang, e in emb.items()}
-    del emb
+    mapped, words = {}, {}
+    for lang in sorted({x for pair in dictionaries for x in pair}):
+        e = _multi_vocab(report, lang)  # one language's raw vectors at a time
+        for hub_only in (False, True):  # each language mapped once, for every pair
+            mapped[(lang, hub_only)] = model.transform(lang, e.vectors, hub_only)
+        words[lang] = e.words
+        del e
     items = [(a, b, load_dictionary(path)) for (a, b), path in dictionaries.items()]
     with open_scheduler(scheduler, workers) as sched:
         where = sched.describe()
