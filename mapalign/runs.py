@@ -337,6 +337,11 @@ def fit_multi_run(spaces: Dict[str, str], dictionaries: Dict[Tuple[str, str], st
                                  f"(languages: {', '.join(spaces)})")
     if hub not in spaces:
         raise ValueError(f"--hub {hub}: no vectors given for it (languages: {', '.join(spaces)})")
+    for lang in spaces:  # before any file is read
+        if not unsupervised and lang != hub and (lang, hub) not in dictionaries and \
+                (hub, lang) not in dictionaries:
+            raise ValueError(f"{lang}: no dictionary with the hub {hub!r} "
+                             f"(give --dict {lang}-{hub}=...)")
     watch, warned = Stopwatch(), []
     with watch("load_dictionaries"):
         pairs = {k: load_dictionary(p) for k, p in dictionaries.items()}

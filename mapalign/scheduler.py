@@ -32,8 +32,11 @@ class InProcess:
 
 class DaskScheduler:
     def __init__(self, client, cluster=None):
+        from distributed import Future
+
         self.client, self.cluster = client, cluster
         self.name = "dask"
+        self._future = Future
 
     def share(self, value):
         # a one-element list, so that a dict is scattered as one object, not value by value
@@ -42,6 +45,10 @@ class DaskScheduler:
     def map(self, fn: Callable, items: Sequence, **kwargs) -> List:
         if not items:
             return []
+        # every shared argument goes to the workers as data (a future), never embedded in
+        # the task graph, whose keys could then collide with the arguments' names
+        kwargs = {k: v if isinstance(v, self._future) else self.share(v)
+                  for k, v in kwargs.items()}
         futures = self.client.map(fn, list(items), pure=False, **kwargs)
         return self.client.gather(futures)
 
