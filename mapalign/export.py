@@ -6,15 +6,19 @@ refuses to replace an existing file.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
+import re
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Sequence, Tuple
 
 import numpy as np
 
 _VEC_CHUNK = 8192
+_SPACE = re.compile(r"\s")
 
 
 class OutputExistsError(FileExistsError):
@@ -116,24 +120,28 @@ def _write_rows(path, words, vectors, rows, overwrite, progress):
     if len(words) != n:
         raise ValueError(f"{len(words)} words for {n} vectors")
     for w in words:
-        if not w or any(c.isspace() for c in w):
+        if not w or _SPACE.search(w):
             raise ValueError(f"word {w!r} cannot be written to a vectors file (empty or spaces)")
-    from concurrent.futures import ThreadPoolExecutor
-
-    # one writer thread: a block goes to the disk while the next one is formatted
-    with atomic_file(path, "wb", overwrite) as f, ThreadPoolExecutor(1) as writer:
+    # blocks are formatted by a few threads (numpy releases the GIL) while this thread
+    # writes the finished ones in order
+    threads = max(1, min(4, os.cpu_count() or 1))
+    with atomic_file(path, "wb", overwrite) as f, ThreadPoolExecutor(threads) as pool:
         f.write(f"{n} {d}\n".encode())
-        pending = None
+        pending = collections.deque()
+
+        def write_oldest():
+            count, block = pending.popleft()
+            f.write(block.result())
+            if progress:
+                progress(count)
+
         for a in range(0, n, _VEC_CHUNK):
             b = min(n, a + _VEC_CHUNK)
-            block = rows(words[a:b], vectors[a:b])
-            if pending is not None:
-                pending.result()
-            pending = writer.submit(f.write, block)
-            if progress:
-                progress(b - a)
-        if pending is not None:
-            pending.result()
+            pending.append((b - a, pool.submit(rows, words[a:b], vectors[a:b])))
+            if len(pending) > threads:
+                write_oldest()
+        while pending:
+            write_oldest()
 
 
 _PAD = 0  # a byte that no formatted value contains; removed before writing
