@@ -62,15 +62,17 @@ def _supervised_hub_map(lang, *, spaces, hub, rows, rounds, vocab, csls_k):
     return W, {"seed_pairs": int(len(rows[0]))}
 
 
-def _unsupervised_hub_map(lang, *, spaces, words, hub, seed, device, options):
-    """The unsupervised aligner from ``lang`` to the hub (orthogonal: final Procrustes)."""
+def _unsupervised_hub_map(lang, *, spaces, words, hub, seed, device, options, log=None):
+    """The unsupervised aligner from ``lang`` to the hub (orthogonal: final Procrustes);
+    ``log`` (in-process only) hears its progress."""
     from .unsupervised import UnsupervisedAligner
 
     X, Z = spaces[lang], spaces[hub]
     xp = get_array_module(X, Z)
     model = UnsupervisedAligner(**dict(options, normalize="none", final="procrustes",
                                        seed=seed, device=device))
-    model.fit(Embeddings(words[lang], asnumpy(X)), Embeddings(words[hub], asnumpy(Z)))
+    model.fit(Embeddings(words[lang], asnumpy(X)), Embeddings(words[hub], asnumpy(Z)),
+              progress=(lambda m: log(f"{lang} -> {hub}: {m}")) if log else None)
     test = model.convergence_
     return to_device(model.W_src_, xp), {
         "criterion": model.criterion_, "converged": model.converged_,
@@ -209,9 +211,10 @@ class MultiAligner(BaseEstimator):
         others = [lang for lang in self.languages_ if lang != self.hub]
         if self.unsupervised:
             words = sched.share({lang: spaces[lang].words for lang in self.languages_})
+            extra = {"log": log} if sched.name == "in-process" else {}  # not to workers
             out = sched.map(_unsupervised_hub_map, others, spaces=shared, words=words,
                             hub=self.hub, seed=self.seed, device=self.device_,
-                            options=self.unsupervised_options or {})
+                            options=self.unsupervised_options or {}, **extra)
         else:
             rows = {lang: self._hub_rows(seeds, lang) for lang in others}
             out = sched.map(_supervised_hub_map, others, spaces=shared, hub=self.hub,
