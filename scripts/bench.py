@@ -8,6 +8,7 @@ subprocess so that its peak RSS (ru_maxrss) is its own.
     python scripts/bench.py --only retrieval --n 50000
     python scripts/bench.py --only e2e           # fit/translate/evaluate/export, 200k x 300
     python scripts/bench.py --only passes        # one CSLS pass against a bare matmul
+    python scripts/bench.py --only write         # .vec writing against raw disk writes
     python scripts/bench.py --only family        # fit-multi, 8 languages x 50k x 300,
                                                  # in-process and on a 2-worker LocalCluster
 
@@ -148,6 +149,39 @@ def stage_passes(args):
     return dict(n=args.n, dim=args.dim, matmul_s=matmul, penalty_pass_s=penalties,
                 query_pass_s=queries, penalty_ratio=penalties / matmul,
                 query_ratio=queries / matmul)
+
+
+def stage_write(args):
+    """Writing args.n x args.dim values as a .vec file (fsync included) against writing the
+    same number of bytes raw: whether the disk or the formatting limits export."""
+    import tempfile
+
+    import numpy as np
+
+    from mapalign.export import write_vec
+
+    rng = np.random.default_rng(args.seed)
+    V = (rng.standard_normal((args.n, args.dim)) * 0.06).astype(np.float32)
+    words = [f"word{i}" for i in range(args.n)]
+    folder = tempfile.mkdtemp(prefix="mapalign-write-")
+    path = os.path.join(folder, "x.vec")
+    t = time.perf_counter()
+    write_vec(path, words, V)
+    vec_s = time.perf_counter() - t
+    size = os.path.getsize(path)
+    os.unlink(path)
+    block = rng.integers(0, 256, 8 << 20, dtype=np.uint8).tobytes()
+    t = time.perf_counter()
+    with open(path, "wb") as f:
+        for _ in range(size // len(block)):
+            f.write(block)
+        f.flush()
+        os.fsync(f.fileno())
+    raw_s = time.perf_counter() - t
+    os.unlink(path)
+    os.rmdir(folder)
+    return dict(n=args.n, dim=args.dim, mb=size / 1e6, vec_s=vec_s, raw_s=raw_s,
+                vec_mb_s=size / 1e6 / vec_s, raw_mb_s=size / 1e6 / raw_s)
 
 
 def stage_multi(args):
@@ -297,7 +331,7 @@ def main():
     ap.add_argument("--n", type=int, default=200000)
     ap.add_argument("--dim", type=int, default=300)
     ap.add_argument("--only", choices=["supervised", "unsupervised", "retrieval", "passes",
-                                       "e2e", "multi", "family"])
+                                       "e2e", "multi", "family", "write"])
     ap.add_argument("--langs", type=int, default=8, help="languages of the generated family")
     ap.add_argument("--family-n", type=int, default=50000, help="words per family language")
     ap.add_argument("--workers", type=int, default=2, help="Dask workers of the family stage")
@@ -308,7 +342,7 @@ def main():
     if args.stage:
         out = {"shared": stage_shared, "retrieval": stage_retrieval, "passes": stage_passes,
                "cli": stage_cli, "multi": stage_multi,
-               "family": stage_family}[args.stage](args)
+               "family": stage_family, "write": stage_write}[args.stage](args)
         out["peak_rss_mb"] = _peak_mb()
         print(json.dumps(out))
         return
@@ -361,6 +395,10 @@ def main():
             rows.append(dict(stage=f"fit-multi {args.langs} x {args.family_n} x {args.dim} "
                                    f"({where})", device="cpu", **r))
             _progress(rows[-1])
+    if args.only in (None, "write"):
+        r = run_stage("write", ["--n", str(args.n), "--dim", str(args.dim)])
+        rows.append(dict(stage=f"write .vec {args.n}x{args.dim}", device="cpu", **r))
+        _progress(rows[-1])
     if args.only in (None, "e2e"):
         os.makedirs(args.out, exist_ok=True)
         e2e(args, rows)
@@ -390,6 +428,10 @@ def _row(r):
     if "multi" in r:
         return "\n".join(f"| fr-fi {k} | {v['nn']:.2f} / {v['csls']:.2f} | {v['fit_s']:.1f} |"
                          for k, v in r["multi"].items())
+    if "vec_mb_s" in r:
+        return (f"| {r['stage']} | {r['device']} | {r['wall_s']:.1f} | .vec {r['vec_s']:.2f} s "
+                f"({r['vec_mb_s']:.0f} MB/s) | raw {r['raw_s']:.2f} s ({r['raw_mb_s']:.0f} MB/s) "
+                f"| {r['mb']:.0f} MB | | | {r['peak_rss_mb']:.0f} |")
     if "languages" in r:
         workers = (f"; workers' peaks {', '.join(f'{m:.0f}' for m in r['worker_peak_rss_mb'])}"
                    if "worker_peak_rss_mb" in r else "")
