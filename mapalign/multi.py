@@ -277,7 +277,7 @@ class MultiAligner(BaseEstimator):
         W = dict(W)
         W64 = {k: v.astype(xp.float64) for k, v in W.items()}
         for _ in range(self.sweeps):
-            change = 0.0
+            change = xp.zeros((), dtype=xp.float32)  # read once per sweep
             for lang in self.languages_:
                 if lang == self.hub:
                     continue
@@ -293,9 +293,9 @@ class MultiAligner(BaseEstimator):
                 if acc is None:
                     continue
                 new = polar(acc)
-                change = max(change, float(xp.abs(new - W[lang]).max()))
+                change = xp.maximum(change, xp.abs(new - W[lang]).max())
                 W[lang], W64[lang] = new, new.astype(xp.float64)
-            if change < 1e-4:
+            if float(change) < 1e-4:
                 break
         return W
 
