@@ -13,17 +13,17 @@ import time
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
-from sklearn.base import BaseEstimator
 
 from .backend import asnumpy, get_array_module, get_xp, resolve_device, to_device
 from .loading import Embeddings, index_pairs
 from .methods import METHODS, MULTISTEP, RCSLS, MultiStep, make_solver, method_settings
 from .methods import cca, procrustes  # noqa: F401  (re-exported)
 from .normalize import apply_normalization, normalize
+from .params import Params
 from .refinement import RefineOptions, refine
 from .retrieval import DEFAULT_BUDGET, mutual_nearest, nearest
 
-class Mapping(BaseEstimator):
+class Mapping(Params):
     """What every aligner shares once fitted: normalisation, the two matrices, transforms.
 
     The aligners are scikit-learn estimators: ``__init__`` only stores parameters, ``fit``

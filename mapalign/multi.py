@@ -32,12 +32,12 @@ import time
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
-from sklearn.base import BaseEstimator
 
 from .backend import asnumpy, get_array_module, get_xp, resolve_device, to_device
 from .loading import Embeddings, index_pairs
 from .methods.procrustes import polar
 from .normalize import apply_normalization, normalize
+from .params import Params
 from .refinement import RefineOptions, induce, refine
 from .scheduler import open_scheduler
 from .unsupervised.criterion import mean_cosine_criterion
@@ -103,7 +103,7 @@ def _pair_criterion(item, *, spaces, n, vocab, csls_k):
                                  spaces[b][:min(vocab, len(spaces[b]))] @ W_b, n, csls_k)
 
 
-class MultiAligner(BaseEstimator):
+class MultiAligner(Params):
     """Several languages in one space, in scikit-learn's style.
 
     >>> model = MultiAligner(hub="en").fit({"fr": fr, "fi": fi, "en": en},
