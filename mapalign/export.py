@@ -156,6 +156,9 @@ def _ascii3() -> np.ndarray:
 
 _ASCII3 = _ascii3()
 _MAX_FAST = 10 ** 7  # values below this (in absolute value) take the fast path
+# rows formatted at once: the temporaries of 1,024 x 300 values (a few MB each) are reused by
+# the allocator, where those of 8,192 rows were fresh pages every block (251 against 155 MB/s)
+_FORMAT_ROWS = 1024
 _U = np.uint64
 
 
@@ -171,6 +174,9 @@ def format_rows(words: Sequence[str], vectors: np.ndarray, precision: int = 6) -
     ``x``, ties to even as C's printf). Other precisions, non-finite or larger values use
     Python's formatting."""
     vectors = np.asarray(vectors, dtype=np.float32)
+    if len(vectors) > _FORMAT_ROWS:  # small blocks: temporaries reused, not page-faulted in
+        return b"".join(format_rows(words[a:a + _FORMAT_ROWS], vectors[a:a + _FORMAT_ROWS],
+                                    precision) for a in range(0, len(vectors), _FORMAT_ROWS))
     if precision != 6 or vectors.size == 0 or not np.isfinite(vectors).all() or \
             float(np.abs(vectors).max()) >= _MAX_FAST - 1:
         row = "%s" + (f" %.{precision}f" * vectors.shape[1]) + "\n"

@@ -282,6 +282,7 @@ def test_format_rows_is_printf_byte_for_byte(rng):
     cases = [hard.reshape(-1, 1), np.tile(hard, (3, 1)), -hard.reshape(2, -1)]
     cases += [(rng.standard_normal((300, 7)) * s).astype(np.float32)
               for s in (0.05, 1, 30, 1e4)]
+    cases += [(rng.standard_normal((2500, 3)) * 0.1).astype(np.float32)]  # sub-blocks joined
     cases += [np.array([[np.nan, 1.0], [np.inf, -2.0]], dtype=np.float32),
               np.array([[3e7, -1.5]], dtype=np.float32), np.zeros((2, 0), np.float32)]
     for V in cases:
