@@ -87,9 +87,7 @@ class RunCache:
         words (each side cut at its own length), computed once per ``(vocab, k)``."""
         name = f"penalty.v{vocab}.k{k}.npy"
         if not self._valid(name):
-            S = self.vectors("source")[:vocab]
-            T = self.vectors("target")[:vocab]
-            self._save_npy(name, mean_topk_similarity(T, S, k, budget, progress))
+            self._save_npy(name, _penalties(self, vocab, k, budget, progress))
         return np.load(os.path.join(self.folder, name))
 
 
@@ -111,10 +109,15 @@ class MemoryCache:
 
     def penalties(self, vocab, k, budget=DEFAULT_BUDGET, progress=None):
         if (vocab, k) not in self._penalties:
-            self._penalties[(vocab, k)] = mean_topk_similarity(
-                self._vectors["target"][:vocab], self._vectors["source"][:vocab], k, budget,
-                progress)
+            self._penalties[(vocab, k)] = _penalties(self, vocab, k, budget, progress)
         return self._penalties[(vocab, k)]
+
+
+def _penalties(cache, vocab, k, budget, progress):
+    """CSLS ``r_S`` of a cache's first ``vocab`` targets against its first ``vocab`` mapped
+    source words."""
+    return mean_topk_similarity(cache.vectors("target")[:vocab],
+                                cache.vectors("source")[:vocab], k, budget, progress)
 
 
 def cached_vectors(run_dir: str, report: dict, model, load_inputs: Callable[[], Tuple]):

@@ -194,18 +194,14 @@ def format_rows(words: Sequence[str], vectors: np.ndarray, precision: int = 6) -
     head_bytes = 2 if n_upper == 0 else 4 if n_upper <= 2 else 8
     top = 8 * (head_bytes - 1)
     sign = np.where(np.signbit(vectors), _U(ord("-")), _U(_PAD))
-    if n_upper == 0:
-        head = (sign << _U(top)) | _U(ord(" ") << (top - 8))
-    else:
-        head = np.zeros((n, d), dtype=np.uint64)
-        extra = np.zeros((n, d), dtype=np.uint64)
-        for k in range(n_upper):
-            present = upper >= 10 ** k
-            digit = (48 + upper // 10 ** k % 10).astype(np.uint64) << _U(top - 8 * k)
-            head |= np.where(present, digit, _U(0))
-            extra += present
-        head |= (sign << (_U(top) - _U(8) * extra)) | \
-            (_U(ord(" ")) << (_U(top - 8) - _U(8) * extra))
+    head, extra = _U(0), _U(0)  # upper digits, right-aligned, and how many each value has
+    for k in range(n_upper):
+        present = upper >= 10 ** k
+        digit = (48 + upper // 10 ** k % 10).astype(np.uint64) << _U(top - 8 * k)
+        head = head | np.where(present, digit, _U(0))
+        extra = extra + present.astype(np.uint64)
+    head = head | (sign << (_U(top) - _U(8) * extra)) | \
+        (_U(ord(" ")) << (_U(top - 8) - _U(8) * extra))
     cell = np.dtype({"names": ["head", "tail"], "formats": [f"<u{head_bytes}", "<u8"],
                      "offsets": [0, head_bytes], "itemsize": head_bytes + 8})
     cells = np.empty((n, d), dtype=cell)

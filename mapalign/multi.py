@@ -35,7 +35,7 @@ import numpy as np
 
 from .backend import asnumpy, get_array_module, get_xp, resolve_device, to_device
 from .loading import Embeddings, index_pairs
-from .methods.procrustes import polar
+from .methods.procrustes import polar, solve as procrustes_solve
 from .normalize import apply_normalization, normalize
 from .params import Params
 from .refinement import RefineOptions, induce, refine
@@ -45,6 +45,15 @@ from .unsupervised.criterion import mean_cosine_criterion
 MULTI_METHODS = ("hub", "gpa", "joint")
 
 
+def check_hub_dictionaries(languages, hub: str, pairs) -> None:
+    """A supervised fit needs a dictionary between every language and the hub (either
+    direction); ``pairs`` holds ``(a, b)`` keys."""
+    for lang in languages:
+        if lang != hub and (lang, hub) not in pairs and (hub, lang) not in pairs:
+            raise ValueError(f"{lang}: no dictionary with the hub {hub!r} "
+                             f"(give --dict {lang}-{hub}=...)")
+
+
 # ------------------------------------------------------------------ independent tasks
 # Module-level functions of one item and shared keyword arguments, so that a Dask worker can
 # run them (see mapalign.scheduler). ``spaces`` maps each language to its normalised matrix.
@@ -52,11 +61,8 @@ MULTI_METHODS = ("hub", "gpa", "joint")
 def _supervised_hub_map(lang, *, spaces, hub, rows, rounds, vocab, csls_k):
     """Procrustes on the seed pairs with the hub, then MUSE-style refinement (seed pairs
     kept)."""
-    X, Z, rows = spaces[lang], spaces[hub], rows[lang]
-    xp = get_array_module(X, Z)
-    eye = xp.eye(Z.shape[1], dtype=xp.float32)
-    W, _, _ = refine(X, Z, lambda a, b: (polar(a.T.astype(xp.float64) @ b.astype(xp.float64)),
-                                         eye),
+    rows = rows[lang]
+    W, _, _ = refine(spaces[lang], spaces[hub], procrustes_solve,
                      RefineOptions(rounds=rounds, vocab=vocab, csls_k=csls_k),
                      rows=rows, seed_rows=rows)
     return W, {"seed_pairs": int(len(rows[0]))}
@@ -163,11 +169,7 @@ class MultiAligner(Params):
                 raise ValueError(f"dictionary {a}-{b}: both languages must be among "
                                  f"{sorted(spaces)}")
         if not self.unsupervised:
-            for lang in spaces:
-                if lang != self.hub and (lang, self.hub) not in dictionaries and \
-                        (self.hub, lang) not in dictionaries:
-                    raise ValueError(f"{lang}: no dictionary with the hub {self.hub!r} "
-                                     f"(give --dict {lang}-{self.hub}=...)")
+            check_hub_dictionaries(spaces, self.hub, dictionaries)
 
     def fit(self, spaces: Dict[str, Embeddings],
             dictionaries: Optional[Dict[Tuple[str, str], Sequence[Tuple[str, str]]]] = None,
@@ -317,11 +319,6 @@ class MultiAligner(Params):
                           "method": self.method, "unsupervised": self.unsupervised,
                           "seed_dictionaries": self.seed_info_, "hub_fits": self.hub_fits_,
                           "history": self.history_, "scheduler": self.scheduler_}}
-
-    def unconverged_(self):
-        """Languages whose unsupervised map to the hub failed the convergence test."""
-        return [lang for lang, info in self.hub_fits_.items()
-                if info.get("converged") is False]
 
 
 def save_multi(run_dir, model: MultiAligner, report: dict):

@@ -19,11 +19,14 @@ def parse_chain(spec) -> List[str]:
     return steps
 
 
-def unit_rows(X):
-    """Rows scaled to unit length (zero rows stay zero)."""
+def unit_rows(X, inplace: bool = False):
+    """Rows scaled to unit length (zero rows stay zero); ``inplace`` overwrites ``X``."""
     xp = get_array_module(X)
     norms = xp.linalg.norm(X, axis=1, keepdims=True)
     norms[norms == 0] = 1
+    if inplace:
+        X /= norms
+        return X
     return X / norms
 
 
@@ -31,16 +34,10 @@ def normalize(X, chain, inplace: bool = False) -> Tuple[object, list]:
     """Apply a chain to a matrix; returns the new matrix and the mean removed by each
     ``center`` step, so that :func:`apply_normalization` can treat later vectors the same.
     ``inplace`` overwrites ``X`` (a floating-point array) instead of copying it."""
-    xp = get_array_module(X)
     means = []
     for step in parse_chain(chain):
         if step == "unit":
-            if inplace:
-                norms = xp.linalg.norm(X, axis=1, keepdims=True)
-                norms[norms == 0] = 1
-                X /= norms
-            else:
-                X = unit_rows(X)
+            X = unit_rows(X, inplace)
         else:
             mean = X.mean(axis=0)
             means.append(mean)

@@ -324,7 +324,7 @@ def fit_multi_run(spaces: Dict[str, str], dictionaries: Dict[Tuple[str, str], st
     """Load every language and dictionary, fit a :class:`~mapalign.multi.MultiAligner`, write
     the multilingual run directory. Each language is normalised in place as soon as the fit
     takes it: raw and normalised copies of all languages are never held together."""
-    from .multi import MultiAligner, save_multi
+    from .multi import MultiAligner, check_hub_dictionaries, save_multi
 
     check_output_dir(run_dir)
     if os.path.exists(os.path.join(run_dir, REPORT)) and not force:
@@ -337,11 +337,8 @@ def fit_multi_run(spaces: Dict[str, str], dictionaries: Dict[Tuple[str, str], st
                                  f"(languages: {', '.join(spaces)})")
     if hub not in spaces:
         raise ValueError(f"--hub {hub}: no vectors given for it (languages: {', '.join(spaces)})")
-    for lang in spaces:  # before any file is read
-        if not unsupervised and lang != hub and (lang, hub) not in dictionaries and \
-                (hub, lang) not in dictionaries:
-            raise ValueError(f"{lang}: no dictionary with the hub {hub!r} "
-                             f"(give --dict {lang}-{hub}=...)")
+    if not unsupervised:  # before any file is read
+        check_hub_dictionaries(spaces, hub, dictionaries)
     watch, warned = Stopwatch(), []
     with watch("load_dictionaries"):
         pairs = {k: load_dictionary(p) for k, p in dictionaries.items()}

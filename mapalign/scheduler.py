@@ -54,7 +54,7 @@ class DaskScheduler:
 
     def describe(self) -> dict:
         workers = self.client.scheduler_info().get("workers", {})
-        return {"scheduler": "dask", "address": self.client.scheduler.address,
+        return {"scheduler": self.name, "address": self.client.scheduler.address,
                 "local_cluster": self.cluster is not None, "workers": len(workers)}
 
 

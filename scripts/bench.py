@@ -225,6 +225,7 @@ def stage_family(args):
     local Dask cluster of ``args.workers`` processes (``args.scheduler``). Peak memory is this
     process's and, on Dask, each worker's."""
     from mapalign.multi import MultiAligner
+    from mapalign.scheduler import open_scheduler
     from mapalign.synthetic import make_family
 
     langs = tuple(f"l{i}" for i in range(args.langs - 1)) + ("hub",)
@@ -235,25 +236,18 @@ def stage_family(args):
     gen_s = time.perf_counter() - t
     out = dict(languages=args.langs, n=args.n, dim=args.dim, generate_s=gen_s,
                scheduler=args.scheduler)
-    cluster = client = None
-    scheduler = None
-    if args.scheduler == "local":
-        import distributed
-
-        cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1,
-                                           processes=True, dashboard_address=None)
-        client = distributed.Client(cluster)
-        scheduler = cluster.scheduler_address
-        out["workers"] = args.workers
-    t, c = time.perf_counter(), _cpu_s()
-    model = MultiAligner(hub="hub", scheduler=scheduler, copy=False).fit(spaces, seeds)
-    out.update(fit_s=time.perf_counter() - t, fit_cpu_s=_cpu_s() - c,
-               rounds=len(model.history_) - 1,
-               criterion=max(h["criterion"] for h in model.history_))
-    if client is not None:
-        out["worker_peak_rss_mb"] = sorted(client.run(_peak_mb).values())
-        client.close()
-        cluster.close()
+    local = args.scheduler == "local"
+    # the cluster is opened here, not by the fit, so that its workers' peaks can be read
+    with open_scheduler(args.scheduler, args.workers if local else None) as sched:
+        address = sched.client.scheduler.address if local else None
+        t, c = time.perf_counter(), _cpu_s()
+        model = MultiAligner(hub="hub", scheduler=address, copy=False).fit(spaces, seeds)
+        out.update(fit_s=time.perf_counter() - t, fit_cpu_s=_cpu_s() - c,
+                   rounds=len(model.history_) - 1,
+                   criterion=max(h["criterion"] for h in model.history_))
+        if local:
+            out["workers"] = args.workers
+            out["worker_peak_rss_mb"] = sorted(sched.client.run(_peak_mb).values())
     return out
 
 
