@@ -26,6 +26,21 @@ def shared_data():
     return real_data("es-en", "es.vec")
 
 
+def write_inputs(folder, vectors=None, dictionaries=None):
+    """Small inputs written into ``folder`` (a ``pathlib.Path``): each ``{name: Embeddings}``
+    as ``.vec`` text and each ``{name: pairs}`` as 'a b' lines. Returns ``{name: path}``."""
+    from mapalign.synthetic import vec_bytes
+
+    paths = {}
+    for name, emb in (vectors or {}).items():
+        paths[name] = folder / name
+        paths[name].write_bytes(vec_bytes(emb))
+    for name, pairs in (dictionaries or {}).items():
+        paths[name] = folder / name
+        paths[name].write_text("".join(f"{a} {b}\n" for a, b in pairs))
+    return paths
+
+
 def write_text(path, text, mode="w"):
     with open(path, mode) as f:
         f.write(text)

@@ -13,6 +13,8 @@ from mapalign import Embeddings, FormatError, load_dictionary, load_embeddings
 from mapalign.cli import main
 from mapalign.synthetic import make_pair, vec_bytes
 
+from conftest import write_inputs
+
 
 def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
@@ -23,10 +25,7 @@ def fitted(tmp_path_factory):
     """A small pair, its dictionaries and one fitted run, shared by the tests below."""
     d = tmp_path_factory.mktemp("pair")
     src, tgt, train, test = make_pair(n_words=500, dim=12, noise=0.2, seed=2)
-    (d / "src.vec").write_bytes(vec_bytes(src))
-    (d / "tgt.vec").write_bytes(vec_bytes(tgt))
-    (d / "train.txt").write_text("".join(f"{s} {t}\n" for s, t in train))
-    (d / "test.txt").write_text("".join(f"{s} {t}\n" for s, t in test))
+    write_inputs(d, {"src.vec": src, "tgt.vec": tgt}, {"train.txt": train, "test.txt": test})
     r = run("fit", d / "src.vec", d / "tgt.vec", "--dict", d / "train.txt", "-o", d / "run",
             "-q", "--refine", "1")
     assert r.exit_code == 0, r.output

@@ -7,7 +7,9 @@ from sklearn.base import clone
 import mapalign as ma
 from mapalign.cli import main
 from mapalign.methods import MultiStep
-from mapalign.synthetic import make_pair, vec_bytes
+from mapalign.synthetic import make_pair
+
+from conftest import write_inputs
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +67,7 @@ def test_save_load_round_trip(pair, tmp_path, kind):
 
 def test_a_fitted_run_directory_loads_as_its_aligner(pair, tmp_path):
     src, tgt, train, _ = pair
-    (tmp_path / "s.vec").write_bytes(vec_bytes(src))
-    (tmp_path / "t.vec").write_bytes(vec_bytes(tgt))
-    (tmp_path / "d.txt").write_text("".join(f"{a} {b}\n" for a, b in train))
+    write_inputs(tmp_path, {"s.vec": src, "t.vec": tgt}, {"d.txt": train})
     r = CliRunner().invoke(main, ["fit", str(tmp_path / "s.vec"), str(tmp_path / "t.vec"),
                                   "--dict", str(tmp_path / "d.txt"), "-o",
                                   str(tmp_path / "run"), "-q", "--method", "procrustes"])

@@ -56,14 +56,13 @@ def test_compare_a_run_with_itself_and_with_another(tmp_path):
     from click.testing import CliRunner
 
     from mapalign.cli import main
-    from mapalign.synthetic import make_pair, vec_bytes
+    from mapalign.synthetic import make_pair
+
+    from conftest import write_inputs
 
     src, tgt, train, test = make_pair(n_words=800, dim=16, noise=0.6, seed=44)
-    (tmp_path / "s.vec").write_bytes(vec_bytes(src))
-    (tmp_path / "t.vec").write_bytes(vec_bytes(tgt))
-    (tmp_path / "train").write_text("".join(f"{a} {b}\n" for a, b in train))
-    (tmp_path / "small").write_text("".join(f"{a} {b}\n" for a, b in train[:30]))
-    (tmp_path / "test").write_text("".join(f"{a} {b}\n" for a, b in test))
+    write_inputs(tmp_path, {"s.vec": src, "t.vec": tgt},
+                 {"train": train, "small": train[:30], "test": test})
     run = lambda *a: CliRunner().invoke(main, [str(x) for x in a])  # noqa: E731
     for name, d in (("good", "train"), ("weak", "small")):
         assert run("fit", tmp_path / "s.vec", tmp_path / "t.vec", "--dict", tmp_path / d, "-o",

@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from mapalign import evaluate_bdi, Embeddings
 from mapalign.cli import main
 from mapalign.multi import MultiAligner
-from mapalign.synthetic import make_family, vec_bytes
+from mapalign.synthetic import make_family
 
-from conftest import real_data
+from conftest import real_data, write_inputs
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +79,7 @@ def test_bad_multi_input(family):
 
 def test_cli_fit_evaluate_export_translate(noisy_hub, tmp_path):
     spaces, dicts, seeds, _ = noisy_hub
-    args = []
-    for lang, emb in spaces.items():
-        (tmp_path / f"{lang}.vec").write_bytes(vec_bytes(emb))
-        args.append(f"{lang}={tmp_path / f'{lang}.vec'}")
-    for (a, b), pairs in list(seeds.items()) + [(("aa", "bb"), dicts[("aa", "bb")])]:
-        name = tmp_path / f"{a}-{b}.txt"
-        name.write_text("".join(f"{x} {y}\n" for x, y in pairs))
+    args = _cli_family(tmp_path, spaces, {**seeds, ("aa", "bb"): dicts[("aa", "bb")]})
     run = lambda *a: CliRunner().invoke(main, [str(x) for x in a])  # noqa: E731
     out = tmp_path / "run"
     r = run("fit-multi", *args, "--dict", f"aa-hub={tmp_path / 'aa-hub.txt'}", "--dict",
@@ -136,13 +130,10 @@ def test_copy_false_normalises_in_place(family):
 
 
 def _cli_family(tmp_path, spaces, dictionaries):
-    args = []
-    for lang, emb in spaces.items():
-        (tmp_path / f"{lang}.vec").write_bytes(vec_bytes(emb))
-        args.append(f"{lang}={tmp_path / f'{lang}.vec'}")
-    for (a, b), pairs in dictionaries.items():
-        (tmp_path / f"{a}-{b}.txt").write_text("".join(f"{x} {y}\n" for x, y in pairs))
-    return args
+    """``LANG.vec`` and ``A-B.txt`` files; returns the ``LANG=PATH`` arguments."""
+    write_inputs(tmp_path, {f"{lang}.vec": emb for lang, emb in spaces.items()},
+                 {f"{a}-{b}.txt": pairs for (a, b), pairs in dictionaries.items()})
+    return [f"{lang}={tmp_path / f'{lang}.vec'}" for lang in spaces]
 
 
 def test_dask_local_cluster_gives_identical_results(noisy_hub, tmp_path):

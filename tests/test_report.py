@@ -8,7 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from mapalign.cli import main
-from mapalign.synthetic import make_pair, vec_bytes
+from mapalign.synthetic import make_pair
+
+from conftest import write_inputs
 
 pytest.importorskip("matplotlib", reason="the report needs the 'report' extra (matplotlib)")
 
@@ -18,10 +20,7 @@ def test_report_is_self_contained_and_its_images_decode(tmp_path, mode):
     import matplotlib.image as mpimg
 
     src, tgt, train, test = make_pair(n_words=600, dim=16, noise=0.3, seed=51)
-    (tmp_path / "s.vec").write_bytes(vec_bytes(src))
-    (tmp_path / "t.vec").write_bytes(vec_bytes(tgt))
-    (tmp_path / "train").write_text("".join(f"{a} {b}\n" for a, b in train))
-    (tmp_path / "test").write_text("".join(f"{a} {b}\n" for a, b in test))
+    write_inputs(tmp_path, {"s.vec": src, "t.vec": tgt}, {"train": train, "test": test})
     run = lambda *a: CliRunner().invoke(main, [str(x) for x in a])  # noqa: E731
     how = ["--dict", tmp_path / "train"] if mode == "supervised" else \
         ["--unsupervised", "--restarts", "1", "--null-draws", "1", "--similarity-vocab", "600"]
@@ -55,10 +54,7 @@ def test_report_renders_in_a_browser(tmp_path):
     if browser is None:
         pytest.skip("no chromium here (apt-get install chromium); images checked by decoding")
     src, tgt, train, test = make_pair(n_words=400, dim=12, noise=0.3, seed=52)
-    (tmp_path / "s.vec").write_bytes(vec_bytes(src))
-    (tmp_path / "t.vec").write_bytes(vec_bytes(tgt))
-    (tmp_path / "train").write_text("".join(f"{a} {b}\n" for a, b in train))
-    (tmp_path / "test").write_text("".join(f"{a} {b}\n" for a, b in test))
+    write_inputs(tmp_path, {"s.vec": src, "t.vec": tgt}, {"train": train, "test": test})
     run = lambda *a: CliRunner().invoke(main, [str(x) for x in a])  # noqa: E731
     assert run("fit", tmp_path / "s.vec", tmp_path / "t.vec", "--dict", tmp_path / "train",
                "-o", tmp_path / "run", "-q").exit_code == 0

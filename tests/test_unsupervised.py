@@ -11,6 +11,8 @@ from mapalign.unsupervised import UnsupervisedAligner, adversarial_init, mean_co
 from mapalign.unsupervised.adversarial import _bce_grad, _Discriminator
 from mapalign.unsupervised.criterion import convergence_test
 
+from conftest import write_inputs
+
 
 @pytest.fixture(scope="module")
 def easy():
@@ -170,9 +172,7 @@ def test_cli_unsupervised_strict_fails_on_unrelated_spaces(tmp_path):
 
 def test_cli_unsupervised_records_seed_and_criterion(tmp_path, easy):
     src, tgt, _, test = easy
-    (tmp_path / "s.vec").write_bytes(vec_bytes(src))
-    (tmp_path / "t.vec").write_bytes(vec_bytes(tgt))
-    (tmp_path / "test.txt").write_text("".join(f"{s} {t}\n" for s, t in test))
+    write_inputs(tmp_path, {"s.vec": src, "t.vec": tgt}, {"test.txt": test})
     r = CliRunner().invoke(main, ["fit", str(tmp_path / "s.vec"), str(tmp_path / "t.vec"),
                                   "--unsupervised", "--seed", "7", "--strict",
                                   "--restarts", "1", "--similarity-vocab", "1500",
