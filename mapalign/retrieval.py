@@ -99,12 +99,12 @@ class _Chunks:
     c + 2w, ...`` (so that one vectorised max over the row's ``size`` slices gives every
     chunk's maximum, its *peak*); the last ``m - size * w`` columns belong to no chunk and are
     always candidates. Any upper bound of each chunk's values can stand in for the peaks (CSLS
-    uses ``peak - min shift``). The ``k`` chunks of highest bound hold every entry that can be
-    among the ``k`` best unless the ``k+1``-th bound reaches the ``k``-th value found among
-    their ``k * size`` candidates (a tie at the cut, a loose bound): those rows, if any, are
-    redone from the whole row, so the answer is always the exact one, best first, ties to
-    the lower column. The argmax rounds then run on ``m / size`` bounds and ``k * size``
-    candidates instead of ``m`` columns: ``size ~ sqrt(m / k)`` balances the two.
+    uses ``peak - min shift``). The ``k`` chunks of highest bound (a few more with a shift)
+    hold every entry that can be among the ``k`` best unless the next bound reaches the
+    ``k``-th value found among their candidates (a tie at the cut, a loose bound): those rows,
+    if any, are redone from the whole row, so the answer is always the exact one, best first,
+    ties to the lower index. The argmax rounds then run on ``m / size`` bounds and about
+    ``k * size`` candidates instead of ``m`` columns: ``size ~ sqrt(m / k)`` balances the two.
     """
 
     def __init__(self, xp, m: int, k: int):

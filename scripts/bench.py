@@ -117,12 +117,15 @@ def stage_retrieval(args):
 
 
 def stage_passes(args):
-    """One CSLS pass (penalties of the targets, then the queries' top-10) against a bare
-    blocked matrix multiply of the same shape, in the same process."""
+    """Each kind of CSLS pass against a bare blocked matrix multiply of the same shape, in the
+    same process: the targets' penalties; the queries' top-10 (their own penalties computed
+    in the same pass); one refinement step (both sides' penalties and best matches both ways,
+    four passes, against four matmuls)."""
     import numpy as np
 
     from mapalign.backend import get_xp
-    from mapalign.retrieval import _blocks, block_rows, mean_topk_similarity, nearest
+    from mapalign.retrieval import (_blocks, block_rows, csls_best_both, mean_topk_similarity,
+                                    nearest)
 
     xp = get_xp(args.device)
     rng = np.random.default_rng(args.seed)
@@ -146,9 +149,14 @@ def stage_passes(args):
     nearest(S, T, 10, "csls", r_target=r_t)
     sync()
     queries = time.perf_counter() - t
+    t = time.perf_counter()
+    csls_best_both(S, T, 10)
+    sync()
+    refine = time.perf_counter() - t
     return dict(n=args.n, dim=args.dim, matmul_s=matmul, penalty_pass_s=penalties,
                 query_pass_s=queries, penalty_ratio=penalties / matmul,
-                query_ratio=queries / matmul)
+                query_ratio=queries / matmul, refine_step_s=refine,
+                refine_ratio=refine / (4 * matmul))
 
 
 def stage_write(args):
@@ -417,7 +425,8 @@ def _row(r):
     if "penalty_ratio" in r:
         return (f"| {r['stage']} | {r['device']} | matmul {r['matmul_s']:.1f} s | penalty pass "
                 f"{r['penalty_pass_s']:.1f} s ({r['penalty_ratio']:.2f}x) | query pass "
-                f"{r['query_pass_s']:.1f} s ({r['query_ratio']:.2f}x) | | | | "
+                f"{r['query_pass_s']:.1f} s ({r['query_ratio']:.2f}x) | refinement step "
+                f"{r['refine_step_s']:.1f} s ({r['refine_ratio']:.2f}x 4 matmuls) | | | "
                 f"{r['peak_rss_mb']:.0f} |")
     if "multi" in r:
         return "\n".join(f"| fr-fi {k} | {v['nn']:.2f} / {v['csls']:.2f} | {v['fit_s']:.1f} |"
