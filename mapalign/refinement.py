@@ -58,8 +58,15 @@ def induce(S, T, opts: RefineOptions, rng=None):
         j = xp.concatenate([fwd, xp.arange(m)])
     else:
         raise ValueError(f"induction must be 'mutual' or 'union', not {opts.induction!r}")
-    obj = (xp.mean(fwd_s[xp.isfinite(fwd_s)]) + xp.mean(bwd_s[xp.isfinite(bwd_s)])) / 2
+    obj = (_finite_mean(fwd_s, xp) + _finite_mean(bwd_s, xp)) / 2
     return i, j, obj
+
+
+def _finite_mean(v, xp):
+    """Mean of the finite entries (a stochastic round can drop every candidate of a row), on
+    the device: a boolean mask would make CuPy wait for the count."""
+    finite = xp.isfinite(v)
+    return xp.where(finite, v, 0).sum() / finite.sum().astype(v.dtype)  # as xp.mean does
 
 
 def refine(X, Z, solve: Callable, opts: RefineOptions, *, rows=None, W=None, seed_rows=None,

@@ -13,6 +13,9 @@ import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 COUNTS = {"h2d": 0, "d2h": 0, "sync": 0}
+# Functions whose output size depends on the data: CuPy reads that size back to the host, so
+# each call waits for the device like a scalar read (counted as a ``sync``).
+_SIZED_BY_DATA = {"nonzero", "flatnonzero", "argwhere", "unique"}
 
 
 class ImplicitTransfer(TypeError):
@@ -111,6 +114,9 @@ class StrictArray(NDArrayOperatorsMixin):
 
     # ---- array protocol
     def __getitem__(self, key):
+        keys = key if isinstance(key, tuple) else (key,)
+        if any(isinstance(k, StrictArray) and k.dtype == bool for k in keys):
+            COUNTS["sync"] += 1  # a boolean mask: the result's size comes from the data
         return _wrap(self._a[_unwrap(key, "indexing")])
 
     def __setitem__(self, key, value):
@@ -135,6 +141,8 @@ class StrictArray(NDArrayOperatorsMixin):
             raise AttributeError(name)
 
         def method(*args, **kwargs):
+            if name in _SIZED_BY_DATA:
+                COUNTS["sync"] += 1
             return _wrap(attr(*_unwrap(args, name), **_unwrap(kwargs, name)))
         return method
 
@@ -152,6 +160,8 @@ class _Generator:
 
 def _function(f, name):
     def g(*args, **kwargs):
+        if name in _SIZED_BY_DATA:
+            COUNTS["sync"] += 1
         return _wrap(f(*_unwrap(args, name), **_unwrap(kwargs, name)))
     g.__name__ = name
     return g

@@ -62,9 +62,10 @@ def test_refinement_transfers_are_bounded_per_round(pair, xp):
     _, _, hist = refine(X, Z, solve, RefineOptions(rounds=4), rows=rows, seed_rows=rows)
     rounds = len(hist)
     if _strict(xp):
-        # one objective read and one dictionary comparison per round, nothing else
+        # per round: the objective read, the sizes of the mutual pairs (nonzero) and of the
+        # pairs merged with the seed (unique), and one dictionary comparison; nothing per word
         assert strict_xp.COUNTS["h2d"] == 0
-        assert strict_xp.COUNTS["sync"] <= rounds and strict_xp.COUNTS["d2h"] <= rounds
+        assert strict_xp.COUNTS["sync"] <= 3 * rounds and strict_xp.COUNTS["d2h"] <= rounds
 
 
 def test_one_unsupervised_step_stays_on_the_device(pair, xp):

@@ -33,9 +33,12 @@ def test_blocked_topk_matches_brute_force(rng, method, budget, xp):
     dQ, dT, dS = (to_device(a, xp) for a in (Q, T, S))
     strict_xp.reset()
     idx, vals = nearest(dQ, dT, 10, method, csls_k=7, sources=dS, budget=budget)
-    # the result comes back once (indices, scores), however many blocks there were
+    # the result comes back once (indices, scores), however many blocks there were; each
+    # block waits once (the count of rows whose top-k must be redone)
+    blocks = -(-157 // block_rows(311, budget))
     assert strict_xp.COUNTS["d2h"] <= (2 if xp.__name__ == "strict_xp" else 0)
-    assert strict_xp.COUNTS["h2d"] == 0 and strict_xp.COUNTS["sync"] == 0
+    assert strict_xp.COUNTS["h2d"] == 0
+    assert strict_xp.COUNTS["sync"] <= (blocks if xp.__name__ == "strict_xp" else 0)
     ref_idx, ref_vals = _brute(Q, T, 10, method, 7, S)
     np.testing.assert_allclose(vals, ref_vals, atol=1e-5)
     # indices equal except where two scores tie to float precision
