@@ -53,8 +53,8 @@ def test_ties_resolved_to_lower_index(rng, xp):
     assert idx.tolist() == [[3 * i, 3 * i + 1, 3 * i + 2] for i in range(5)]
 
 
-@pytest.mark.parametrize("method", ["nn", "csls"])
-def test_exact_ties_on_wide_rows(rng, xp, method):
+@pytest.mark.parametrize("method,n_queries", [("nn", 40), ("csls", 40), ("csls", 100)])
+def test_exact_ties_on_wide_rows(rng, xp, method, n_queries):
     # 3,000 targets: rows wide enough for the chunked selection. Each vector has four entries
     # of +-1, so every cosine is a multiple of 1/4, exact in float32: most top-10s are ties
     # (and some vectors repeat), the case where a chunk left out can hold an equal value.
@@ -63,7 +63,7 @@ def test_exact_ties_on_wide_rows(rng, xp, method):
         for row in X:
             row[rng.choice(16, 4, replace=False)] = rng.choice([-1, 1], 4)
         return X
-    T, Q = sparse_signs(3000), sparse_signs(40)
+    T, Q = sparse_signs(3000), sparse_signs(n_queries)  # CSLS reorders T from 64 queries
     r_t = rng.integers(0, 3, 3000).astype(np.float32) / 4  # exact penalties, many equal
     got, _ = nearest(to_device(Q, xp), to_device(T, xp), 10, method,
                      r_target=to_device(r_t, xp) if method == "csls" else None)
