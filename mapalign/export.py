@@ -207,11 +207,26 @@ def format_rows(words: Sequence[str], vectors: np.ndarray, precision: int = 6) -
     cells = np.empty((n, d), dtype=cell)
     cells["head"] = head
     cells["tail"] = tail
-    buf = np.empty((n, d * cell.itemsize + 1), dtype=np.uint8)
+    # the words go into the same buffer, left-aligned in a field as wide as the longest one
+    # and padded with the same zero bytes, so one translate gives the finished lines
+    encoded = [w.encode("utf-8") for w in words]
+    if any(_PAD in w for w in encoded):  # a word with a NUL byte would lose it
+        rows = _cells_to_rows(cells, n, d).split(b"\n")
+        return b"".join([w + r + b"\n" for w, r in zip(encoded, rows)])
+    width = max(1, max(map(len, encoded)))
+    buf = np.empty((n, width + d * cell.itemsize + 1), dtype=np.uint8)
+    buf[:, :width] = np.array(encoded, dtype=f"S{width}").view(np.uint8).reshape(n, width)
+    buf[:, width:-1] = cells.view(np.uint8).reshape(n, -1)
+    buf[:, -1] = ord("\n")
+    return buf.tobytes().translate(None, bytes([_PAD]))
+
+
+def _cells_to_rows(cells, n, d) -> bytes:
+    """The cells' bytes without their padding, a newline after each row."""
+    buf = np.empty((n, d * cells.dtype.itemsize + 1), dtype=np.uint8)
     buf[:, :-1] = cells.view(np.uint8).reshape(n, -1)
     buf[:, -1] = ord("\n")
-    rows = buf.tobytes().translate(None, b"\0").split(b"\n")
-    return b"".join([w.encode("utf-8") + r + b"\n" for w, r in zip(words, rows)])
+    return buf.tobytes().translate(None, bytes([_PAD]))
 
 
 def word2vec_binary_rows(words: Sequence[str], vectors: np.ndarray) -> bytes:

@@ -290,3 +290,8 @@ def test_format_rows_is_printf_byte_for_byte(rng):
         assert format_rows(words, V) == printf(words, V), V
     V = cases[3]
     assert format_rows(["a"] * len(V), V, 3) == printf(["a"] * len(V), V, 3)
+    # words of every length side by side (their field is padded), one with a NUL byte
+    words = ["x" * (i % 37) + "é" * (i % 5) for i in range(len(V))]
+    words[7] = "nul\0byte"
+    assert format_rows(words, V) == printf(words, V)
+    assert format_rows(words[8:], V[8:]) == printf(words[8:], V[8:])
