@@ -193,7 +193,7 @@ def format_rows(words: Sequence[str], vectors: np.ndarray, precision: int = 6) -
     n_upper = len(str(int(upper.max()))) if upper.any() else 0
     head_bytes = 2 if n_upper == 0 else 4 if n_upper <= 2 else 8
     top = 8 * (head_bytes - 1)
-    sign = np.where(np.signbit(vectors), _U(ord("-")), _U(_PAD))
+    sign = np.signbit(vectors).view(np.uint8) * _U(ord("-"))  # or _PAD, which is 0
     head, extra = _U(0), _U(0)  # upper digits, right-aligned, and how many each value has
     for k in range(n_upper):
         present = upper >= 10 ** k
