@@ -55,16 +55,16 @@ def test_ties_resolved_to_lower_index(rng, xp):
 
 @pytest.mark.parametrize("method,n_queries", [("nn", 40), ("csls", 40), ("csls", 100)])
 def test_exact_ties_on_wide_rows(rng, xp, method, n_queries):
-    # 3,000 targets: rows wide enough for the chunked selection. Each vector has four entries
+    # 12,000 targets: rows wide enough for chunks of 8 columns. Each vector has four entries
     # of +-1, so every cosine is a multiple of 1/4, exact in float32: most top-10s are ties
     # (and some vectors repeat), the case where a chunk left out can hold an equal value.
     def sparse_signs(n):
         X = np.zeros((n, 16), dtype=np.float32)
-        for row in X:
-            row[rng.choice(16, 4, replace=False)] = rng.choice([-1, 1], 4)
+        spots = np.argsort(rng.random((n, 16)), axis=1)[:, :4]
+        np.put_along_axis(X, spots, rng.choice([-1, 1], (n, 4)).astype(np.float32), axis=1)
         return X
-    T, Q = sparse_signs(3000), sparse_signs(n_queries)  # CSLS reorders T from 64 queries
-    r_t = rng.integers(0, 3, 3000).astype(np.float32) / 4  # exact penalties, many equal
+    T, Q = sparse_signs(12000), sparse_signs(n_queries)  # CSLS reorders T from 64 queries
+    r_t = rng.integers(0, 3, 12000).astype(np.float32) / 4  # exact penalties, many equal
     got, _ = nearest(to_device(Q, xp), to_device(T, xp), 10, method,
                      r_target=to_device(r_t, xp) if method == "csls" else None)
     sims = (Q.astype(np.float64) / 2) @ (T.astype(np.float64) / 2).T
