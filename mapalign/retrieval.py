@@ -234,59 +234,66 @@ def nearest(Q, T, k: int = 10, method: str = "csls", csls_k: int = 10, r_target=
     if csls and r_target is None:
         r_target = mean_topk_similarity(T, Q if sources is None else sources, csls_k, budget)
     kq = min(csls_k, m)
-    if max(k, kq if csls else 0) > _ARGMAX_K:
-        return _nearest_partition(Q, T, k, csls, kq, r_target, budget, progress)
+    select, order = (_chunked_selection if max(k, kq if csls else 0) <= _ARGMAX_K else
+                     _partition_selection)(xp, m, k, kq, r_target if csls else None, len(Q))
+    if order is not None:
+        T = T[order]
     out_idx = xp.empty((Q.shape[0], k), dtype=xp.int64)
     out_val = xp.empty((Q.shape[0], k), dtype=xp.float32)
-    chunks = _Chunks(xp, m, max(k, kq if csls else 0))
-    order = half = None
-    if csls:
-        # CSLS ranks a query's targets by cos - r_T / 2; the factor 2 and the query's own
-        # penalty are applied to the k best only (bit for bit the same scores: scaling by 2
-        # commutes with rounding). With enough queries to pay for a reordered copy of T,
-        # each chunk gets targets of nearly equal r_T, which makes ``peak - min r_T / 2`` a
-        # tight bound: one pass over each tile feeds both the query's penalty and its CSLS
-        # top k. A few queries (translate) take the loose bound and redo most rows instead.
-        half = r_target / 2
-        if Q.shape[0] >= _REORDER_MIN_QUERIES:
-            order = chunks.grouping(r_target)
-            T, half = T[order], half[order]
-        half_min = chunks.chunk_min(half)
     for a, b in _blocks(Q.shape[0], block_rows(m, budget)):
         scores = Q[a:b] @ T.T
         for c, e in _row_tiles(xp, b - a, m):
-            tile = scores[c:e]
+            out_idx[a + c:a + e], out_val[a + c:a + e] = select(scores[c:e])
+        if progress:
+            progress(b - a)
+    return asnumpy(out_idx), asnumpy(out_val)
+
+
+# CSLS ranks a query's targets by cos - r_T / 2; the factor 2 and the query's own penalty are
+# applied to the k best only (bit for bit the same scores: scaling by 2 commutes with
+# rounding). Each maker returns ``(select, order)``: ``select`` takes a tile of cosines (which
+# it may overwrite) to its (indices, scores); ``order`` is the order of the targets it expects
+# in the tile's columns (None: as given).
+
+def _chunked_selection(xp, m, k, kq, r_target, n_queries):
+    """k and csls_k up to ``_ARGMAX_K``: :class:`_Chunks`. With enough queries to pay for a
+    reordered copy of T, each chunk gets targets of nearly equal r_T, which makes
+    ``peak - min r_T / 2`` a tight bound: one pass over each tile feeds both the query's
+    penalty and its CSLS top k. A few queries (translate) take the loose bound and redo most
+    rows instead."""
+    chunks = _Chunks(xp, m, max(k, kq if r_target is not None else 0))
+    order = None
+    if r_target is None:
+        def select(tile):
+            return chunks.select(tile, chunks.peaks(tile), k)
+    else:
+        half = r_target / 2
+        if n_queries >= _REORDER_MIN_QUERIES:
+            order = chunks.grouping(r_target)
+            half = half[order]
+        half_min = chunks.chunk_min(half)
+
+        def select(tile):
             peaks = chunks.peaks(tile)
-            if csls:
-                bounds = peaks - half_min[None, :]
-                r_query = chunks.select(tile, peaks, kq, values_only=True)[1].mean(axis=1)
-                idx, val = chunks.select(tile, bounds, k, shift=half, order=order)
-                out_idx[a + c:a + e] = idx
-                out_val[a + c:a + e] = 2 * val - r_query[:, None]
-            else:
-                out_idx[a + c:a + e], out_val[a + c:a + e] = chunks.select(tile, peaks, k)
-        if progress:
-            progress(b - a)
-    return asnumpy(out_idx), asnumpy(out_val)
+            bounds = peaks - half_min[None, :]  # before the penalty's selection consumes peaks
+            r_query = chunks.select(tile, peaks, kq, values_only=True)[1].mean(axis=1)
+            idx, val = chunks.select(tile, bounds, k, shift=half, order=order)
+            return idx, 2 * val - r_query[:, None]
+    return select, order
 
 
-def _nearest_partition(Q, T, k, csls, kq, r_target, budget, progress):
-    """:func:`nearest` for k or csls_k above ``_ARGMAX_K``: selection by partition."""
-    xp = get_array_module(Q, T)
-    out_idx = xp.empty((Q.shape[0], k), dtype=xp.int64)
-    out_val = xp.empty((Q.shape[0], k), dtype=xp.float32)
-    half = r_target / 2 if csls else None
-    for a, b in _blocks(Q.shape[0], block_rows(T.shape[0], budget)):
-        scores = Q[a:b] @ T.T
-        if csls:
-            r_query = topk_mean(scores, kq)
-            scores -= half[None, :]
-        idx, val = _topk_rows(scores, k)
-        out_idx[a:b] = idx
-        out_val[a:b] = 2 * val - r_query[:, None] if csls else val
-        if progress:
-            progress(b - a)
-    return asnumpy(out_idx), asnumpy(out_val)
+def _partition_selection(xp, m, k, kq, r_target, n_queries):
+    """k or csls_k above ``_ARGMAX_K``: selection by partition."""
+    half = None if r_target is None else r_target / 2
+
+    def select(tile):
+        if half is None:
+            return _topk_rows(tile, k)
+        r_query = topk_mean(tile, kq)
+        tile -= half[None, :]
+        idx, val = _topk_rows(tile, k)
+        return idx, 2 * val - r_query[:, None]
+    return select, None
 
 
 def mutual_nearest(S, T, method: str = "csls", csls_k: int = 10,
