@@ -168,8 +168,8 @@ def format_rows(words: Sequence[str], vectors: np.ndarray, precision: int = 6) -
     With ``precision=6`` and values below 10^7, each value is assembled by integer arithmetic
     into a fixed-width cell padded with zero bytes: a head (``' '``, the sign and all integer
     digits but the last, right-aligned, 2, 4 or 8 bytes as the largest value needs) and an
-    8-byte tail (the last integer digit, ``'.'`` and six decimals). One ``bytes.translate``
-    drops the padding and the rows are split at the newlines that end them. Values are
+    8-byte tail (the last integer digit, ``'.'`` and six decimals). The words sit in the
+    same buffer, and one ``bytes.translate`` drops the padding of both. Values are
     rounded as integers of 10^-6 (``rint`` of ``x * 10^6``: exact in float64 for any float32
     ``x``, ties to even as C's printf). Other precisions, non-finite or larger values use
     Python's formatting."""
@@ -208,25 +208,20 @@ def format_rows(words: Sequence[str], vectors: np.ndarray, precision: int = 6) -
     cells["head"] = head
     cells["tail"] = tail
     # the words go into the same buffer, left-aligned in a field as wide as the longest one
-    # and padded with the same zero bytes, so one translate gives the finished lines
+    # and padded with the same zero bytes, so one translate gives the finished lines; a word
+    # with a NUL byte would lose it, so then the field is empty and the words are joined after
     encoded = [w.encode("utf-8") for w in words]
-    if any(_PAD in w for w in encoded):  # a word with a NUL byte would lose it
-        rows = _cells_to_rows(cells, n, d).split(b"\n")
-        return b"".join([w + r + b"\n" for w, r in zip(encoded, rows)])
-    width = max(1, max(map(len, encoded)))
+    nul = any(_PAD in w for w in encoded)
+    width = 0 if nul else max(map(len, encoded))
     buf = np.empty((n, width + d * cell.itemsize + 1), dtype=np.uint8)
-    buf[:, :width] = np.array(encoded, dtype=f"S{width}").view(np.uint8).reshape(n, width)
+    if width:
+        buf[:, :width] = np.array(encoded, dtype=f"S{width}").view(np.uint8).reshape(n, width)
     buf[:, width:-1] = cells.view(np.uint8).reshape(n, -1)
     buf[:, -1] = ord("\n")
-    return buf.tobytes().translate(None, bytes([_PAD]))
-
-
-def _cells_to_rows(cells, n, d) -> bytes:
-    """The cells' bytes without their padding, a newline after each row."""
-    buf = np.empty((n, d * cells.dtype.itemsize + 1), dtype=np.uint8)
-    buf[:, :-1] = cells.view(np.uint8).reshape(n, -1)
-    buf[:, -1] = ord("\n")
-    return buf.tobytes().translate(None, bytes([_PAD]))
+    lines = buf.tobytes().translate(None, bytes([_PAD]))
+    if not nul:
+        return lines
+    return b"".join([w + r + b"\n" for w, r in zip(encoded, lines.split(b"\n"))])
 
 
 def word2vec_binary_rows(words: Sequence[str], vectors: np.ndarray) -> bytes:
