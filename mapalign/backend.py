@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import MissingExtraError
+
 DEVICES = ("cpu", "gpu", "auto")
 # Further array modules by device name (the test suite registers a strict stand-in for CuPy
 # here, so that the same switch that selects CuPy selects it).
@@ -40,8 +42,7 @@ def resolve_device(device: str = "cpu") -> str:
         return "cpu"
     found = _cupy() is not None
     if device == "gpu" and not found:
-        raise RuntimeError("--device gpu: CuPy is not installed or sees no GPU "
-                           "(pip install 'mapalign[gpu]')")
+        raise MissingExtraError("--device gpu (CuPy and a GPU it sees)", "gpu")
     return "gpu" if found else "cpu"
 
 

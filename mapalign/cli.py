@@ -9,6 +9,7 @@ import sys
 import click
 
 from .backend import DEVICES
+from .errors import MissingExtraError
 from .loading import ENCODING_ERRORS, FORMATS, FormatError
 from .mapping import METHODS
 from .normalize import parse_chain
@@ -36,11 +37,27 @@ def _echo_err(msg):
 
 @contextlib.contextmanager
 def _user_errors():
-    """Expected failures become one 'Error: ...' line and exit status 1, not a traceback."""
+    """Expected failures (bad input or arguments, files, a missing extra) become one
+    'Error: ...' line and exit status 1; anything else is a bug and keeps its traceback."""
     try:
         yield
-    except (FormatError, OSError, ValueError, KeyError, RuntimeError) as e:
+    except (FormatError, OSError, ValueError, MissingExtraError) as e:
         raise click.ClickException(str(e)) from None
+
+
+def _warn(messages, quiet=False):
+    if not quiet:
+        for m in messages:
+            click.echo(f"warning: {m}", err=True)
+
+
+_no_swap_check = click.option(
+    "--no-swap-check", "allow_swapped", is_flag=True,
+    help="Go on when a dictionary (or vectors file) fits the languages far better swapped "
+         "(by default an error: did you swap SRC and TGT?).")
+_device_option = click.option(
+    "--device", type=click.Choice(DEVICES), default=None,
+    help="Where to compute: cpu, gpu (CuPy) or auto (default: where the run was fitted).")
 
 
 def _chain(ctx, param, value):
@@ -130,7 +147,7 @@ def _moved_options(f):
                    "zh-en and generated pairs).")
 @click.option("--refine", default="auto", show_default=True, callback=_rounds,
               help="Rounds of re-solving on mutual CSLS nearest neighbours: a number, or "
-                   "'auto' (supervised: chosen on the least frequent 20%% of the seed words; "
+                   "'auto' (supervised: chosen on the least frequent 20% of the seed words; "
                    "unsupervised: 5).")
 @click.option("--normalize", default="unit,center,unit", show_default=True, callback=_chain,
               help="Normalisation chain of unit, center.")
@@ -164,11 +181,12 @@ def _moved_options(f):
 @click.option("--adv-hidden", type=click.IntRange(min=1), default=2048, show_default=True,
               help="Hidden units of each discriminator layer.")
 @click.option("--force", is_flag=True, help="Overwrite an existing run.")
+@_no_swap_check
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr/stdout.")
 def fit(src, tgt, dictionary, unsupervised, run_dir, method, refine, normalize, max_vocab, fmt,
         encoding_errors, device, seed, init, restarts, similarity_vocab, null_draws, strict,
-        adv_epochs, adv_epoch_size, adv_hidden, force, as_json, quiet):
+        adv_epochs, adv_epoch_size, adv_hidden, force, allow_swapped, as_json, quiet):
     """Learn a mapping of SRC's vectors onto TGT's and write the run directory RUN (-o)."""
     from .runs import fit_run
 
@@ -192,7 +210,8 @@ def fit(src, tgt, dictionary, unsupervised, run_dir, method, refine, normalize, 
                          encoding_errors=encoding_errors, device=device, seed=seed,
                          force=force, unsupervised_options=options,
                          progress_factory=_progress_factory(quiet),
-                         echo=None if quiet else _echo_err, argv=sys.argv)
+                         echo=None if quiet else _echo_err, argv=sys.argv,
+                         allow_swapped=allow_swapped)
     unsup = report.get("unsupervised")
     if unsup:
         test = unsup["convergence_test"]
@@ -220,6 +239,9 @@ def fit(src, tgt, dictionary, unsupervised, run_dir, method, refine, normalize, 
         if seed_info:
             click.echo(f"seed pairs used {seed_info['pairs_used']}/{seed_info['pairs']} "
                        f"({seed_info['pairs_oov']} dropped: a word out of vocabulary)")
+        choice = report.get("refine_choice")
+        if choice:
+            click.echo(f"refinement rounds: {choice['rounds']} ({choice['chosen_by']})")
         click.echo(f"fit in {report['timings_s']['fit']:.2f}s on {report['device_used']}; "
                    f"wrote {run_dir}")
 
@@ -232,13 +254,13 @@ def fit(src, tgt, dictionary, unsupervised, run_dir, method, refine, normalize, 
               help="Retrieve among the first N target words.")
 @click.option("--retrieval", type=click.Choice(["nn", "csls", "both"]), default="both",
               show_default=True)
-@click.option("--device", type=click.Choice(DEVICES), default=None,
-              help="Where to compute (default: the device the run was fitted on).")
+@_device_option
 @_moved_options
+@_no_swap_check
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings.")
 def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, src_path, tgt_path, verify,
-             as_json, quiet):
+             allow_swapped, as_json, quiet):
     """Bilingual dictionary induction P@1/5/10 of RUN_DIR on a test dictionary."""
     from .runs import evaluate_run
 
@@ -246,7 +268,8 @@ def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, src_path, tgt_p
     with _user_errors():
         entry = evaluate_run(run_dir, dictionary, eval_vocab, methods, device,
                              progress_factory=_progress_factory(quiet), src=src_path,
-                             tgt=tgt_path, verify=verify)
+                             tgt=tgt_path, verify=verify, allow_swapped=allow_swapped)
+    _warn(entry["metrics"]["warnings"], quiet)
     click.echo(json.dumps(entry["metrics"], indent=2) if as_json else
                format_table(entry["metrics"]))
 
@@ -259,20 +282,25 @@ def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, src_path, tgt_p
               help="The HTML file to write.")
 @click.option("--eval-vocab", type=click.IntRange(min=1), default=200000, show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@_device_option
 @_moved_options
+@_no_swap_check
 @click.option("--json", "as_json", is_flag=True, help="Also print the numbers as JSON.")
-def report(run_dir, dictionary, out_path, eval_vocab, force, src_path, tgt_path, verify,
-           as_json):
+@click.option("-q", "--quiet", is_flag=True, help="No warnings or summary on stderr.")
+def report(run_dir, dictionary, out_path, eval_vocab, force, device, src_path, tgt_path, verify,
+           allow_swapped, as_json, quiet):
     """A self-contained HTML page about RUN_DIR: precision by frequency band, refinement
     history, similarity of right and wrong translations, hubness, settings, timings."""
     from .report import build_report
 
     with _user_errors():
         numbers = build_report(run_dir, dictionary, out_path, eval_vocab, force, src_path,
-                               tgt_path, verify)
+                               tgt_path, verify, device=device, allow_swapped=allow_swapped)
+    _warn(numbers.get("warnings", []), quiet)
     if as_json:
         click.echo(json.dumps(numbers, indent=2))
-    click.echo(f"wrote {out_path}", err=True)
+    if not quiet:
+        click.echo(f"wrote {out_path}", err=True)
 
 
 @main.command()
@@ -285,16 +313,23 @@ def report(run_dir, dictionary, out_path, eval_vocab, force, src_path, tgt_path,
 @click.option("-k", "k", type=click.Choice(["1", "5", "10"]), default="1", show_default=True,
               help="Compare P@K.")
 @click.option("--eval-vocab", type=click.IntRange(min=1), default=200000, show_default=True)
+@_device_option
+@_moved_options
+@_no_swap_check
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def compare(run_a, run_b, dictionary, retrieval, k, eval_vocab, as_json, quiet):
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings.")
+def compare(run_a, run_b, dictionary, retrieval, k, eval_vocab, device, src_path, tgt_path,
+            verify, allow_swapped, as_json, quiet):
     """Is RUN_A better than RUN_B? P@K on the same source words, the difference with a 95%
     paired bootstrap interval, and the exact McNemar test."""
     from .runs import compare_runs
 
     with _user_errors():
         out = compare_runs(run_a, run_b, dictionary, retrieval, f"p@{k}", eval_vocab,
-                           progress_factory=_progress_factory(quiet))
+                           progress_factory=_progress_factory(quiet), device=device,
+                           src=src_path, tgt=tgt_path, verify=verify,
+                           allow_swapped=allow_swapped)
+    _warn(out["warnings"], quiet)
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return
@@ -322,7 +357,7 @@ def compare(run_a, run_b, dictionary, retrieval, k, eval_vocab, as_json, quiet):
               show_default=True, help="Mutual CSLS best matches, or every source word's best.")
 @click.option("--max-vocab", type=click.IntRange(min=1), default=None,
               help="Export only the first N words of each side.")
-@click.option("--format", "vec_format", type=click.Choice(["text", "word2vec-binary"]),
+@click.option("--out-format", "vec_format", type=click.Choice(["text", "word2vec-binary"]),
               default="text", show_default=True,
               help="Aligned vectors as text .vec, or word2vec binary .bin (gensim's "
                    "load_word2vec_format(..., binary=True) reads it).")
@@ -404,9 +439,12 @@ _SCHEDULER_HELP = ("Where independent tasks (per-language maps, induced dictiona
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes of --scheduler local (default 2).")
 @click.option("--force", is_flag=True, help="Overwrite an existing run.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress.")
+@_no_swap_check
+@click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")
 def fit_multi(spaces, dictionaries, unsupervised, hub, method, run_dir, normalize, max_vocab,
-              device, seed, restarts, null_draws, strict, scheduler, workers, force, quiet):
+              device, seed, restarts, null_draws, strict, scheduler, workers, force,
+              allow_swapped, as_json, quiet):
     """Map several languages into one space: SPACES are LANG=PATH (e.g. fr=fr.vec fi=fi.vec
     en=en.vec)."""
     from .runs import fit_multi_run
@@ -426,7 +464,12 @@ def fit_multi(spaces, dictionaries, unsupervised, hub, method, run_dir, normaliz
                                                          null_draws=null_draws),
                                scheduler=scheduler, workers=workers, force=force,
                                progress_factory=_progress_factory(quiet),
-                               echo=None if quiet else _echo_err, argv=sys.argv)
+                               echo=None if quiet else _echo_err, argv=sys.argv,
+                               allow_swapped=allow_swapped)
+    if not quiet and not as_json:
+        for name, info in report["multi"].get("seed_dictionaries", {}).items():
+            click.echo(f"{name}: seed pairs used {info['pairs_used']}/{info['pairs']} "
+                       f"({info['pairs_oov']} dropped: a word out of vocabulary)")
     failed = [lang for lang, info in report["multi"]["hub_fits"].items()
               if info.get("converged") is False]
     if failed:
@@ -434,8 +477,12 @@ def fit_multi(spaces, dictionaries, unsupervised, hub, method, run_dir, normaliz
                    "CONVERGE (criterion within the margin of random starts); those maps are "
                    "probably wrong: try --restarts or a seed dictionary", err=True)
         if strict:
+            if as_json:
+                click.echo(json.dumps(report, indent=2, default=str))
             sys.exit(3)
-    if not quiet:
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+    elif not quiet:
         click.echo(f"fit {', '.join(report['multi']['languages'])} into {hub}'s space in "
                    f"{report['timings_s']['fit']:.1f}s; wrote {run_dir}")
 
@@ -448,42 +495,58 @@ def fit_multi(spaces, dictionaries, unsupervised, hub, method, run_dir, normaliz
 @click.option("--scheduler", default="in-process", show_default=True, help=_SCHEDULER_HELP)
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes of --scheduler local (default 2).")
+@_no_swap_check
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def evaluate_multi(run_dir, dictionaries, eval_vocab, scheduler, workers, as_json):
+@click.option("-q", "--quiet", is_flag=True, help="No warnings on stderr.")
+def evaluate_multi(run_dir, dictionaries, eval_vocab, scheduler, workers, allow_swapped, as_json,
+                   quiet):
     """P@1/5/10 of every directed pair with a test dictionary, NN and CSLS, beside the figure
     of the hub-only maps."""
     from .runs import evaluate_multi_run
 
     with _user_errors():
         out = evaluate_multi_run(run_dir, _lang_pairs(dictionaries, "A-B"), eval_vocab,
-                                 scheduler=scheduler, workers=workers)
+                                 scheduler=scheduler, workers=workers,
+                                 allow_swapped=allow_swapped)
+    _warn(sorted({w for res in out.values() for w in res["run"]["warnings"]}), quiet)
     if as_json:
-        click.echo(json.dumps({k: {kk: vv for kk, vv in v.items()} for k, v in out.items()},
-                              indent=2, default=str))
+        click.echo(json.dumps(out, indent=2, default=str))
         return
-    click.echo(f"{'pair':<8}{'retrieval':<10}{'P@1':>8}{'P@5':>8}{'P@10':>8}"
-               f"{'hub-only P@1':>14}")
     for pair, res in out.items():
-        for m in ("nn", "csls"):
-            r, h = res["run"][m], res["hub_only"][m]
-            click.echo(f"{pair:<8}{m.upper():<10}{r['p@1']:>8.2f}{r['p@5']:>8.2f}"
-                       f"{r['p@10']:>8.2f}{h['p@1']:>14.2f}"
-                       + ("   (indirect)" if res["indirect"] and m == "csls" else ""))
+        click.echo(f"== {pair}" + (" (indirect: neither is the hub)" if res["indirect"] else ""))
+        click.echo(format_table(res["run"]))
+        h = res["hub_only"]
+        click.echo("hub-only maps: " + ", ".join(f"{m.upper()} P@1 {h[m]['p@1']:.2f}"
+                                                 for m in ("nn", "csls")))
 
 
 @main.command("export-multi")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(),
-              help="Folder for one LANG.vec per language.")
+              help="Folder for one LANG.vec (or .bin) and W_LANG.npy per language.")
+@click.option("--vectors/--no-vectors", default=True, show_default=True,
+              help="Aligned LANG.vec files.")
+@click.option("--mapping/--no-mapping", default=True, show_default=True,
+              help="W_LANG.npy: each language's matrix into the shared space.")
+@click.option("--max-vocab", type=click.IntRange(min=1), default=None,
+              help="Export only the first N words of each language.")
+@click.option("--out-format", "vec_format", type=click.Choice(["text", "word2vec-binary"]),
+              default="text", show_default=True, help="Aligned vectors as .vec or .bin.")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress.")
-def export_multi(run_dir, out_dir, force, quiet):
-    """Write one aligned .vec per language of a multilingual run."""
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")
+def export_multi(run_dir, out_dir, vectors, mapping, max_vocab, vec_format, force, as_json,
+                 quiet):
+    """Write each language of a multilingual run: aligned vectors and its matrix."""
     from .runs import export_multi_run
 
     with _user_errors():
-        entry = export_multi_run(run_dir, out_dir, force, _progress_factory(quiet))
-    if not quiet:
+        entry = export_multi_run(run_dir, out_dir, force, _progress_factory(quiet),
+                                 vectors=vectors, mapping=mapping, max_vocab=max_vocab,
+                                 vec_format=vec_format)
+    if as_json:
+        click.echo(json.dumps(entry, indent=2))
+    elif not quiet:
         click.echo(f"wrote {', '.join(entry['files'])} to {out_dir}")
 
 
@@ -494,24 +557,26 @@ def export_multi(run_dir, out_dir, force, quiet):
               help="Output vectors file.")
 @click.option("--side", type=click.Choice(["source", "target"]), default="source",
               show_default=True, help="Which language VECTORS are in.")
-@click.option("--format", "out_format", type=click.Choice(["text", "word2vec-binary"]),
+@click.option("--format", "in_format", type=click.Choice(FORMATS), default="auto",
+              show_default=True, help="Format of VECTORS; auto detects it.")
+@click.option("--out-format", type=click.Choice(["text", "word2vec-binary"]),
               default="text", show_default=True, help="Output format.")
-@click.option("--in-format", type=click.Choice(FORMATS), default="auto", show_default=True,
-              help="Format of VECTORS.")
 @click.option("--encoding-errors", type=click.Choice(ENCODING_ERRORS), default="strict",
               show_default=True, help="What to do with words that are not valid UTF-8.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@_no_swap_check
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def apply(run_dir, vectors, out_path, side, out_format, in_format, encoding_errors, force,
-          as_json, quiet):
+def apply(run_dir, vectors, out_path, side, in_format, out_format, encoding_errors, force,
+          allow_swapped, as_json, quiet):
     """Map every vector of VECTORS (any size, e.g. the full 2M-word file) with RUN_DIR's
     normalisation and matrix, streaming a block at a time."""
     from .runs import apply_run
 
     with _user_errors():
         entry = apply_run(run_dir, vectors, out_path, side, out_format, in_format,
-                          encoding_errors, force, progress_factory=_progress_factory(quiet))
+                          encoding_errors, force, progress_factory=_progress_factory(quiet),
+                          allow_swapped=allow_swapped)
     for w in entry["warnings"]:
         if not quiet:
             click.echo(f"warning: {w}", err=True)
@@ -528,16 +593,17 @@ def apply(run_dir, vectors, out_path, side, out_format, in_format, encoding_erro
               help="How many target words per source word.")
 @click.option("--retrieval", type=click.Choice(["nn", "csls"]), default="csls",
               show_default=True, help="Nearest neighbour by cosine, or CSLS.")
-@click.option("--vocab", type=click.IntRange(min=1), default=200000, show_default=True,
+@click.option("--eval-vocab", type=click.IntRange(min=1), default=200000, show_default=True,
               help="Retrieve among the first N target words.")
+@_device_option
 @_moved_options
 @click.option("--from", "from_lang", default=None,
               help="Multilingual runs: the language of WORDS.")
 @click.option("--to", "to_lang", default=None, help="Multilingual runs: the language wanted.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
-def translate(run_dir, words, k, retrieval, vocab, src_path, tgt_path, verify, from_lang,
-              to_lang, as_json, quiet):
+def translate(run_dir, words, k, retrieval, eval_vocab, device, src_path, tgt_path, verify,
+              from_lang, to_lang, as_json, quiet):
     """The K nearest target words of each source WORD. A word missing from the vocabulary is
     tried lowercased; a word missing both ways exits with status 2. In a multilingual run
     (fit-multi), from any language to any other: --from fr --to fi."""
@@ -546,12 +612,16 @@ def translate(run_dir, words, k, retrieval, vocab, src_path, tgt_path, verify, f
     with _user_errors():
         if os.path.exists(os.path.join(run_dir, "multi.npz")):
             if not from_lang or not to_lang:
-                raise click.UsageError("a multilingual run needs --from LANG and --to LANG")
+                raise click.UsageError(f"{run_dir} is a multilingual run (fit-multi): give "
+                                       "--from LANG and --to LANG")
             result = translate_multi_run(run_dir, list(words), from_lang, to_lang, k,
-                                         retrieval, vocab)
+                                         retrieval, eval_vocab, device=device)
         else:
-            result = translate_run(run_dir, list(words), k, retrieval, vocab, src=src_path,
-                                   tgt=tgt_path, verify=verify)
+            if from_lang or to_lang:
+                raise click.UsageError("--from/--to are for multilingual runs (fit-multi); "
+                                       f"{run_dir} is a two-language run: drop them")
+            result = translate_run(run_dir, list(words), k, retrieval, eval_vocab, src=src_path,
+                                   tgt=tgt_path, verify=verify, device=device)
     for word, hit in result.items():
         if hit is not None and hit["as"] != word and not quiet:
             click.echo(f"note: {word!r} is not in the source vocabulary; translating "

@@ -14,7 +14,7 @@ from typing import Dict, Sequence, Tuple
 import numpy as np
 
 from .backend import get_xp, to_device
-from .loading import Embeddings, index_pairs
+from .loading import Embeddings, check_pairs, dictionary_name, index_pairs
 from .retrieval import DEFAULT_BUDGET, mean_topk_similarity, nearest
 
 
@@ -51,21 +51,24 @@ def evaluate_bdi(model, src: Embeddings, tgt: Embeddings, pairs: Sequence[Tuple[
                  ks=(1, 5, 10), methods=("nn", "csls"), eval_vocab: int = 200000,
                  csls_k: int = 10, device: str = "cpu", budget: int = DEFAULT_BUDGET,
                  progress=None, mapped=None, r_target=None, n_boot: int = 2000,
-                 seed: int = 0, return_hits: bool = False) -> dict:
+                 seed: int = 0, return_hits: bool = False,
+                 allow_swapped: bool = False) -> dict:
     """P@k of a fitted aligner on a test dictionary, for each retrieval method.
 
     ``mapped = (S, T)`` gives both vocabularies already in the shared space (a run's cache),
     and ``r_target`` the targets' CSLS penalties; then ``model`` is not used. Each P@k comes
     with a 95% bootstrap interval over the source words (``ci95``, ``n_boot`` resamples,
-    ``seed``); ``return_hits`` adds the per-word outcomes (``hits``) and the query words."""
+    ``seed``); ``return_hits`` adds the per-word outcomes (``hits``) and the query words.
+
+    A dictionary that fits the vocabularies far better swapped (a reversed test file) raises
+    :class:`~mapalign.loading.SwappedError` unless ``allow_swapped``; one with no usable pair
+    raises ``ValueError``; low coverage is listed in ``warnings``."""
     n_tgt = min(eval_vocab, len(tgt))
+    warned = check_pairs(pairs, src, tgt, dictionary_name(pairs), tgt_limit=n_tgt,
+                         allow_swapped=allow_swapped)
     s_rows, t_rows, info = index_pairs(pairs, src, tgt, tgt_limit=n_tgt)
     result = dict(info, coverage=100.0 * info["source_words_used"] / max(info["source_words"], 1),
-                  eval_vocab=n_tgt, csls_k=csls_k)
-    if len(s_rows) == 0:
-        result.update({m: {f"p@{k}": None for k in ks} for m in methods})
-        result["queries"] = 0
-        return result
+                  eval_vocab=n_tgt, csls_k=csls_k, warnings=warned)
     queries = np.unique(s_rows)
     gold: Dict[int, set] = {}
     for i, j in zip(s_rows, t_rows):

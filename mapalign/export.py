@@ -25,10 +25,13 @@ class OutputExistsError(FileExistsError):
     pass
 
 
-def check_output_dir(path) -> str:
+def check_output_dir(path, create: bool = True) -> str:
     """Fail early, before any expensive work, if the folder ``path`` cannot be created or
-    written: a component of it is a file, or the nearest existing folder is read-only."""
+    written: a component of it is a file, the nearest existing folder is read-only, or (with
+    ``create=False``, for a single output file) it does not exist."""
     path = os.path.abspath(os.fspath(path))
+    if not create and not os.path.isdir(path):
+        raise FileNotFoundError(f"{path}: no such folder (create it first)")
     probe = path
     while not os.path.exists(probe):
         probe = os.path.dirname(probe)

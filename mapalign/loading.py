@@ -12,6 +12,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .errors import SwappedError
+
 FORMATS = ("auto", "text", "word2vec-binary", "fasttext-bin")
 ENCODING_ERRORS = ("strict", "skip", "replace")
 _FASTTEXT_MAGIC = 793712314
@@ -422,7 +424,21 @@ def stream_embeddings(path, sink: Callable[[List[str], np.ndarray], None], fmt: 
     return rows.stats
 
 
-def load_dictionary(path) -> List[Tuple[str, str]]:
+class Dictionary(list):
+    """The ``(source, target)`` pairs of a dictionary file, in file order; ``path`` names the
+    file in every message about it."""
+
+    def __init__(self, pairs=(), path: Optional[str] = None):
+        super().__init__(pairs)
+        self.path = path
+
+
+def dictionary_name(pairs) -> str:
+    """How messages name a dictionary: its file, when it came from one."""
+    return getattr(pairs, "path", None) or "the dictionary"
+
+
+def load_dictionary(path) -> Dictionary:
     """Read a bilingual dictionary: ``source target`` per line (MUSE format; tabs allowed;
     several lines per source word allowed; blank lines skipped; exact repeats dropped). A
     third numeric column (a score, as ``mapalign export`` writes) is accepted and ignored;
@@ -460,7 +476,7 @@ def load_dictionary(path) -> List[Tuple[str, str]]:
                 pairs.append(pair)
     if not pairs:
         raise FormatError(path, None, "empty dictionary")
-    return pairs
+    return Dictionary(pairs, path)
 
 
 def index_pairs(pairs: Iterable[Tuple[str, str]], src: Embeddings, tgt: Embeddings,
@@ -483,3 +499,55 @@ def index_pairs(pairs: Iterable[Tuple[str, str]], src: Embeddings, tgt: Embeddin
     info = dict(pairs=len(s_rows) + dropped, pairs_used=len(s_rows), pairs_oov=dropped,
                 source_words=len(all_src), source_words_used=len(kept_src))
     return np.asarray(s_rows, dtype=np.int64), np.asarray(t_rows, dtype=np.int64), info
+
+
+def _swap_note(used, total, swapped, path, what, hint):
+    return (f"{path}: only {used:,} of {total:,} {what} fit the vocabularies as given, "
+            f"but {swapped:,} would with the languages swapped: {hint} "
+            "(--no-swap-check to go on anyway)")
+
+
+def check_pairs(pairs: Sequence[Tuple[str, str]], src: Embeddings, tgt: Embeddings, path,
+                *, tgt_limit: Optional[int] = None, allow_swapped: bool = False,
+                hint: str = "did you swap SRC and TGT?") -> List[str]:
+    """Check a dictionary against the vocabularies it is used with, before it is used.
+
+    When fewer than half of its pairs have both words in the vocabularies (a target at row
+    ``>= tgt_limit`` counts as missing), the swapped direction is counted too; if it fits far
+    better (at least half the pairs, and twice as many as given) the languages were probably
+    swapped: :class:`SwappedError`, unless ``allow_swapped``. No usable pair at all is a
+    ``ValueError``. Returns warnings (low coverage), each naming ``path``."""
+    total = len(pairs)
+    n_tgt = len(tgt) if tgt_limit is None else min(tgt_limit, len(tgt))
+    used = sum(1 for s, t in pairs
+               if s in src.index and tgt.index.get(t, n_tgt) < n_tgt)
+    if total == 0 or 2 * used >= total:
+        return []
+    swapped = sum(1 for s, t in pairs if t in src.index and s in tgt.index)
+    if 2 * swapped >= total and swapped >= 2 * max(used, 1) and not allow_swapped:
+        raise SwappedError(_swap_note(used, total, swapped, path, "pairs", hint))
+    if used == 0:
+        limit = "" if tgt_limit is None else f" (targets limited to the first {n_tgt:,} words)"
+        raise ValueError(f"{path}: none of its {total:,} pairs has both words in the "
+                         f"vocabularies{limit}")
+    return [f"{path}: low coverage, only {used:,} of {total:,} pairs "
+            f"({100.0 * used / total:.1f}%) have both words in the vocabularies; figures "
+            "from it describe those pairs only"]
+
+
+def check_words(words: Sequence[str], own: set, other: set, path, side: str,
+                allow_swapped: bool = False) -> None:
+    """A vectors file given as ``side`` of a run: :class:`SwappedError` when fewer than half
+    of ``words`` are in that side's vocabulary and the other side's fits far better."""
+    words = list(words)
+    if not words:
+        return
+    mine = sum(w in own for w in words)
+    theirs = sum(w in other for w in words)
+    if 2 * mine < len(words) and 2 * theirs >= len(words) and theirs >= 2 * max(mine, 1) \
+            and not allow_swapped:
+        other_side = "target" if side == "source" else "source"
+        raise SwappedError(f"{path}: only {mine:,} of its first {len(words):,} words are in "
+                           f"the run's {side} vocabulary, but {theirs:,} are in its "
+                           f"{other_side} vocabulary: are these {other_side} vectors "
+                           f"(--side {other_side})? (--no-swap-check to go on anyway)")

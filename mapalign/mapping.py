@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import warnings
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
 from .backend import asnumpy, get_array_module, get_xp, resolve_device, to_device
-from .loading import Embeddings, index_pairs
+from .loading import Embeddings, check_pairs, dictionary_name, index_pairs
 from .methods import METHODS, MULTISTEP, RCSLS, MultiStep, make_solver, method_settings
 from .methods import cca, procrustes  # noqa: F401  (re-exported)
 from .normalize import apply_normalization, normalize
@@ -96,18 +97,30 @@ class Mapping(Params):
         return (self.transform_source(src.vectors[:n_src], xp),
                 self.transform_target(tgt.vectors[:n_tgt], xp))
 
-    def translate(self, src: Embeddings, tgt: Embeddings, words: Sequence[str], k: int = 10,
-                  method: str = "csls", vocab: int = 200000, csls_k: int = 10, xp=np,
+    def translate(self, src: Embeddings, tgt: Embeddings, words: Sequence[str], k: int = 5,
+                  retrieval: str = "csls", eval_vocab: int = 200000, csls_k: int = 10, xp=np,
                   budget: int = DEFAULT_BUDGET):
-        """The ``k`` best target words for each source word, as ``[(word, score), ...]``.
+        """The ``k`` best target words for each source word, as ``[(word, score), ...]`` (the
+        ``translate`` command's defaults and names).
 
-        Retrieval runs over the first ``vocab`` target words; CSLS penalties use the first
-        ``vocab`` source words. A word outside the source vocabulary is looked up through the
-        embeddings' subword model when it has one (fastText ``.bin``), else KeyError.
+        Retrieval runs over the first ``eval_vocab`` target words; CSLS penalties use the
+        first ``eval_vocab`` source words. A word outside the source vocabulary is tried
+        lowercased (with a warning, as the command notes it), then through the embeddings'
+        subword model when they have one (fastText ``.bin``); otherwise ``KeyError``.
         """
-        S, T = self.mapped(src, tgt, vocab, vocab, xp)
-        Q = self.transform_source(to_device(np.stack([src.vector(w) for w in words]), xp), xp)
-        idx, scores = nearest(Q, T, k, method, csls_k, sources=S, budget=budget)
+        looked_up = []
+        for w in words:
+            if w not in src.index and w.lower() in src.index:
+                warnings.warn(f"{w!r} is not in the source vocabulary; translating "
+                              f"{w.lower()!r}")
+                w = w.lower()
+            elif w not in src.index and src.oov is None:
+                raise KeyError(f"{w!r} is not in the source vocabulary (nor lowercased)")
+            looked_up.append(w)
+        S, T = self.mapped(src, tgt, eval_vocab, eval_vocab, xp)
+        Q = self.transform_source(to_device(np.stack([src.vector(w) for w in looked_up]), xp),
+                                  xp)
+        idx, scores = nearest(Q, T, k, retrieval, csls_k, sources=S, budget=budget)
         return [[(tgt.words[j], float(v)) for j, v in zip(row_i, row_v)]
                 for row_i, row_v in zip(idx, scores)]
 
@@ -235,13 +248,18 @@ class SupervisedAligner(Mapping):
             raise ValueError("holdout must be in (0, 1)")
 
     def fit(self, src: Embeddings, tgt: Embeddings, pairs: Sequence[Tuple[str, str]],
-            progress=None):
-        """Fit on ``pairs``; ``progress`` (a callable taking a message) hears each round."""
+            progress=None, allow_swapped: bool = False):
+        """Fit on ``pairs``; ``progress`` (a callable taking a message) hears each round.
+
+        A dictionary of which fewer than half the pairs fit the vocabularies is checked the
+        other way round: :class:`~mapalign.loading.SwappedError` when it fits far better
+        swapped (unless ``allow_swapped``), a warning otherwise."""
         t0 = time.perf_counter()
         self._validate()
+        for message in check_pairs(pairs, src, tgt, dictionary_name(pairs),
+                                   allow_swapped=allow_swapped):
+            warnings.warn(message)
         s_rows, t_rows, self.seed_info_ = index_pairs(pairs, src, tgt)
-        if len(s_rows) == 0:
-            raise ValueError("no seed pair has both words in the vocabularies")
         xp, X, Z = self._prepare(src, tgt)
         solve = make_solver(self.method, X, Z, self.multistep or MULTISTEP,
                             self.rcsls or RCSLS())

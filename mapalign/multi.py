@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import itertools
 import time
+import warnings
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .backend import asnumpy, get_array_module, get_xp, resolve_device, to_device
-from .loading import Embeddings, index_pairs
+from .loading import Embeddings, check_pairs, dictionary_name, index_pairs
 from .methods.procrustes import polar, solve as procrustes_solve
 from .normalize import apply_normalization, normalize
 from .params import Params
@@ -173,11 +174,21 @@ class MultiAligner(Params):
 
     def fit(self, spaces: Dict[str, Embeddings],
             dictionaries: Optional[Dict[Tuple[str, str], Sequence[Tuple[str, str]]]] = None,
-            progress=None):
+            progress=None, allow_swapped: bool = False):
+        """Fit on ``spaces`` (language -> embeddings) and ``dictionaries`` (``(a, b)`` ->
+        pairs). A dictionary that fits its two languages far better swapped raises
+        :class:`~mapalign.loading.SwappedError` unless ``allow_swapped``; low coverage warns;
+        ``seed_info_`` counts each dictionary's used and dropped pairs."""
         t0 = time.perf_counter()
         log = progress or (lambda m: None)
         dictionaries = dictionaries or {}
         self._validate(spaces, dictionaries)
+        for (a, b), pairs in dictionaries.items():
+            for message in check_pairs(pairs, spaces[a], spaces[b], dictionary_name(pairs),
+                                       allow_swapped=allow_swapped,
+                                       hint=f"did you mean {b}-{a} for this {a}-{b} "
+                                            "dictionary?"):
+                warnings.warn(message)
         self.device_ = resolve_device(self.device)
         xp = get_xp(self.device_)
         self.languages_ = list(spaces)
@@ -361,6 +372,9 @@ def load_multi(run_dir) -> Tuple[MultiAligner, dict]:
     except ValueError as e:
         raise FormatError(path, None, f"not valid JSON: {e}") from None
     if not isinstance(report, dict) or "multi" not in report:
+        if isinstance(report, dict) and "mapping" in report:
+            raise ValueError(f"{run_dir} is a two-language run (fit): use evaluate, export or "
+                             "translate (without --from/--to)")
         raise FormatError(path, None, "not a multilingual run (fit it with mapalign fit-multi)")
     npz = os.path.join(run_dir, "multi.npz")
     with open(npz, "rb") as f:

@@ -6,7 +6,7 @@ Its options cover every use in mapalign:
 * supervised refinement (MUSE's procedure, Conneau et al., 2018): mutual CSLS best matches,
   seed pairs kept, stop once the dictionary repeats;
 * unsupervised refinement: the same, without seed pairs, each round scored by an unsupervised
-  criterion and the best round kept;
+  criterion and the best round kept, stopping at the first round that does not raise it;
 * stochastic self-learning (Artetxe, Labaka & Agirre, 2018, ACL): best matches in both
   directions (their union), each score dropped with probability ``1 - keep``; ``keep`` grows by
   ``keep_multiplier`` once the objective (mean CSLS of the induced pairs) has not improved for
@@ -36,6 +36,7 @@ class RefineOptions:
     patience: int = 10
     threshold: float = 1e-6
     stop_when_repeated: bool = True
+    stop_when_no_gain: bool = False  # with a criterion: stop at the first round not above the best
     budget: int = DEFAULT_BUDGET
 
 
@@ -124,6 +125,12 @@ def refine(X, Z, solve: Callable, opts: RefineOptions, *, rows=None, W=None, see
             entry["criterion"] = c
             if c > best[2]:
                 best = (W_src, W_tgt, c, it)
+            elif opts.stop_when_no_gain:
+                history.append(dict(entry, stopped="criterion did not rise"))
+                if log:
+                    log(f"refinement: round {it}, criterion {c:.4f} not above round "
+                        f"{best[3]}'s {best[2]:.4f}: stopped, round {best[3]} kept")
+                break
         history.append(entry)
         if log and not stochastic:
             log(f"refinement: round {it}, {entry['pairs']} pairs"

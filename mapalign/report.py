@@ -8,7 +8,7 @@ nothing fetched from the network), with matplotlib figures:
 * hubness: how often each target word is somebody's top-1, under NN and under CSLS;
 * the run's settings, timings and evaluation with 95% intervals.
 
-matplotlib is an optional extra (``pip install 'mapalign[report]'``).
+matplotlib is an optional extra (``pip install -e '.[report]'`` from a checkout).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import os
 import numpy as np
 
 from .cache import cached_vectors
+from .errors import MissingExtraError
 from .evaluation import evaluate_bdi
 from .export import atomic_file
 from .loading import Embeddings, index_pairs, load_dictionary
@@ -34,8 +35,7 @@ def _plt():
     try:
         import matplotlib
     except ImportError:
-        raise RuntimeError("the report needs matplotlib: pip install 'mapalign[report]'") \
-            from None
+        raise MissingExtraError("the report (matplotlib)", "report") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -50,7 +50,8 @@ def _png(fig) -> str:
 
 
 def build_report(run_dir, dictionary, out_path, eval_vocab=200000, force=False,
-                 src=None, tgt=None, verify=False, bands=4) -> dict:
+                 src=None, tgt=None, verify=False, bands=4, device=None,
+                 allow_swapped=False) -> dict:
     """Write the HTML page; returns what it shows, as numbers."""
     plt = _plt()
     model, report = load_run(run_dir)
@@ -64,14 +65,16 @@ def build_report(run_dir, dictionary, out_path, eval_vocab=200000, force=False,
     pairs = load_dictionary(dictionary)
     r = cache.penalties(eval_vocab, 10)
     metrics = evaluate_bdi(None, src_v, tgt_v, pairs, eval_vocab=eval_vocab, mapped=(S, T),
-                           r_target=r, return_hits=True)
-    if not metrics.get("queries"):
-        raise ValueError(f"{dictionary}: no usable pair: nothing to report")
+                           r_target=r, return_hits=True,
+                           device=device or report.get("device_used", "cpu"),
+                           allow_swapped=allow_swapped)
     n_t = min(eval_vocab, len(T))
     Tn = np.asarray(T[:n_t])
     rows = np.array([src_v.index[w] for w in metrics["query_words"]])
     figures, numbers = [], {"metrics": {m: {k: v for k, v in metrics[m].items()}
-                                        for m in ("nn", "csls")}}
+                                        for m in ("nn", "csls")},
+                            "dictionary": os.path.abspath(dictionary),
+                            "warnings": metrics["warnings"]}
 
     # 1. P@1 by frequency band of the source word
     edges = np.unique(np.quantile(rows, np.linspace(0, 1, bands + 1)).astype(int))

@@ -343,10 +343,51 @@ def csls_best_both(S, T, k: int = 10, keep: float = 1.0, rng=None,
 
 def _best(sims, r_rows, r_cols, keep, rng):
     """Row-wise CSLS argmax of a block of cosines (modified in place), with random drops:
-    ranked by ``cos - r_cols / 2``, the best scored as ``2 cos - r_cols - r_rows``."""
+    ranked by ``cos - r_cols / 2``, the best scored as ``2 cos - r_cols - r_rows``; a row
+    whose every cell was dropped scores -inf."""
     xp = get_array_module(sims)
     sims -= (r_cols / 2)[None, :]
-    if keep < 1:
-        sims[rng.random(sims.shape, dtype=xp.float32) >= keep] = -xp.inf
-    j = sims.argmax(axis=1)
-    return j, 2 * sims[xp.arange(len(j)), j] - r_rows
+    if keep >= 1:
+        j = sims.argmax(axis=1)
+        return j, 2 * sims[xp.arange(len(j)), j] - r_rows
+    j, none_kept = first_kept(sims, keep, rng)
+    score = 2 * sims[xp.arange(len(j)), j] - r_rows
+    return j, xp.where(none_kept, -xp.inf, score).astype(score.dtype)
+
+
+# A row's first kept candidate is looked for among its best L (L <= _ARGMAX_K, the fast
+# one-pass selection) when that holds it with probability 1 - _TAIL or better; otherwise L is
+# _ARGMAX_K and more rows take the second stage.
+_TAIL = 1e-4
+
+
+def first_kept(scores, keep: float, rng):
+    """The argmax of each row of ``scores`` after every cell is dropped independently with
+    probability ``1 - keep``, exactly in distribution, without a number per cell for most
+    rows.
+
+    Walking a row in score order, the first kept cell sits at rank ``G`` with
+    ``P(G >= r) = (1 - keep) ** r``: ``G`` is geometric, drawn once per row by inverting one
+    uniform, and when ``G < L`` the answer is the row's ``G``-th best of its best ``L``
+    (selected in one pass). A row with ``G >= L`` had its best ``L`` dropped and each other
+    cell kept independently: it is drawn that way, with a mask over its row (a fraction
+    ``(1 - keep) ** L`` of the rows). Returns ``(columns, none_kept)``; a row that kept
+    nothing has column 0."""
+    xp = get_array_module(scores)
+    n, m = scores.shape
+    u = rng.random(n)  # float64: the tail of the geometric needs the resolution
+    G = xp.floor(xp.log1p(-u) / np.log1p(-keep)).astype(xp.int64)
+    L = int(min(m, _ARGMAX_K, max(1, np.ceil(np.log(_TAIL) / np.log1p(-keep)))))
+    best, _ = _topk_rows(scores, L)
+    rows = xp.arange(n)
+    j = best[rows, xp.minimum(G, L - 1)]
+    none_kept = xp.zeros(n, dtype=bool)
+    rare = xp.nonzero(G >= L)[0]
+    if len(rare):
+        sub = scores[rare]
+        sub[xp.arange(len(rare))[:, None], best[rare]] = -xp.inf
+        sub = xp.where(rng.random(sub.shape, dtype=xp.float32) < keep, sub, -xp.inf)
+        jr = sub.argmax(axis=1)
+        j[rare] = jr
+        none_kept[rare] = xp.isneginf(sub[xp.arange(len(rare)), jr])
+    return xp.where(none_kept, 0, j), none_kept

@@ -17,12 +17,12 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from . import __version__
-from .backend import resolve_device
+from .backend import asnumpy, get_xp, resolve_device, to_device
 from .cache import cached_vectors
 from .evaluation import evaluate_bdi
 from .export import OutputExistsError, atomic_set, check_output_dir, write_dictionary, \
     write_json, write_npy, write_vec, write_word2vec_binary
-from .loading import Embeddings, load_dictionary, load_embeddings
+from .loading import Embeddings, check_words, load_dictionary, load_embeddings
 from .mapping import SupervisedAligner, induce_entries, model_report
 from .retrieval import nearest
 from .store import (REPORT, _rows_hint, check_inputs, checked_input, collect_warnings,
@@ -57,7 +57,7 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
             method="multistep", refine="auto", normalize="unit,center,unit", max_vocab=200000,
             fmt="auto", encoding_errors="strict", device="cpu", seed=0, force=False,
             unsupervised_options: Optional[dict] = None, progress_factory=None, echo=None,
-            argv=None) -> dict:
+            argv=None, allow_swapped=False) -> dict:
     """Load both sides, fit, and write ``run_dir``. Returns the report.
 
     ``progress_factory(label, length)`` may return a context manager yielding a callable that
@@ -104,8 +104,8 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
         settings.update(mode="supervised", **{k: v for k, v in model.__dict__.items()
                                               if k not in ("normalize", "device", "budget",
                                                            "multistep", "rcsls")})
-        with watch("fit"):
-            model.fit(src, tgt, pairs, progress=echo)
+        with watch("fit"), collect_warnings(warned, echo):
+            model.fit(src, tgt, pairs, progress=echo, allow_swapped=allow_swapped)
     report = {
         "mapalign_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -134,8 +134,10 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
 
 def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"), device=None,
                  progress_factory=None, record=True, src=None, tgt=None,
-                 verify=False, return_hits=False) -> dict:
-    """BDI precision of a run on a test dictionary; appended to the run's report."""
+                 verify=False, return_hits=False, allow_swapped=False) -> dict:
+    """BDI precision of a run on a test dictionary; appended to the run's report. A reversed
+    dictionary is an error (unless ``allow_swapped``), low coverage a warning in
+    ``metrics["warnings"]``."""
     model, report = load_run(run_dir)
     check_inputs(report, src, tgt, verify)
     device = resolve_device(device or report.get("device_used", "cpu"))
@@ -154,11 +156,7 @@ def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"),
         r = cache.penalties(eval_vocab, 10) if "csls" in methods else None
         result = evaluate_bdi(None, src_v, tgt_v, pairs, methods=methods, eval_vocab=eval_vocab,
                               device=device, mapped=(S, T), r_target=r,
-                              return_hits=return_hits)
-    if not result.get("queries"):
-        raise ValueError(f"{dictionary}: none of its {result['pairs']} pairs has both words in "
-                         f"the run's vocabularies (targets limited to the first "
-                         f"{result['eval_vocab']} words): nothing to evaluate")
+                              return_hits=return_hits, allow_swapped=allow_swapped)
     entry = dict(dictionary=file_info(dictionary), metrics=result, timings_s=watch.seconds,
                  created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     if record:
@@ -167,25 +165,33 @@ def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"),
 
 
 def compare_runs(run_a, run_b, dictionary, method="csls", k="p@1", eval_vocab=200000,
-                 progress_factory=None) -> dict:
+                 progress_factory=None, device=None, src=None, tgt=None, verify=False,
+                 allow_swapped=False) -> dict:
     """P@k of two runs on the same test dictionary, their difference with a 95% paired
     bootstrap interval, and the exact McNemar test (see :func:`mapalign.evaluation.compare`)."""
     from .evaluation import compare
 
-    entries = [evaluate_run(r, dictionary, eval_vocab, (method,), progress_factory=progress_factory,
-                            record=False, return_hits=True) for r in (run_a, run_b)]
+    entries = [evaluate_run(r, dictionary, eval_vocab, (method,), device,
+                            progress_factory=progress_factory, record=False, src=src, tgt=tgt,
+                            verify=verify, return_hits=True, allow_swapped=allow_swapped)
+               for r in (run_a, run_b)]
     out = compare(entries[0]["metrics"], entries[1]["metrics"], method, k)
     out.update(run_a=os.path.abspath(run_a), run_b=os.path.abspath(run_b),
-               dictionary=file_info(dictionary))
+               dictionary=file_info(dictionary),
+               warnings=sorted({w for e in entries for w in e["metrics"]["warnings"]}))
     return out
 
 
 def apply_run(run_dir, vectors_path, out_path, side="source", out_format="text",
               in_format="auto", encoding_errors="strict", force=False,
-              progress_factory=None) -> dict:
+              progress_factory=None, allow_swapped=False) -> dict:
     """Map every vector of ``vectors_path`` (any size: read and written a chunk at a time)
     with the run's normalisation and matrix of ``side``, into ``out_path`` (text ``.vec`` or
-    word2vec binary), atomically."""
+    word2vec binary), atomically.
+
+    The first block's words are checked against the run's two vocabularies: a file that
+    fits the other side far better is :class:`~mapalign.loading.SwappedError` (unless
+    ``allow_swapped``) before anything is written."""
     from .export import atomic_file, format_rows, word2vec_binary_rows
     from .loading import stream_embeddings
 
@@ -194,7 +200,15 @@ def apply_run(run_dir, vectors_path, out_path, side="source", out_format="text",
     if out_format not in ("text", "word2vec-binary"):
         raise ValueError("format must be 'text' or 'word2vec-binary'")
     model, report = load_run(run_dir)
-    check_output_dir(os.path.dirname(os.path.abspath(out_path)))
+    check_output_dir(os.path.dirname(os.path.abspath(out_path)), create=False)
+    vocabularies, notes = None, []
+    if not allow_swapped:
+        try:
+            cache = cached_vectors(run_dir, report, model,
+                                   lambda: load_run_inputs(report, progress_factory=progress_factory))
+            vocabularies = {s: set(cache.words(s)) for s in ("source", "target")}
+        except (OSError, ValueError) as e:
+            notes.append(f"the language of {vectors_path} was not checked: {e}")
     transform = model.transform_source if side == "source" else model.transform_target
     expected_dim = report["inputs"].get(side, {}).get("dim")
     progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
@@ -209,6 +223,9 @@ def apply_run(run_dir, vectors_path, out_path, side="source", out_format="text",
             if expected_dim and matrix.shape[1] != expected_dim:
                 raise ValueError(f"{vectors_path}: {matrix.shape[1]} dimensions, but the run's "
                                  f"{side} vectors have {expected_dim}")
+            if vocabularies is not None and counts["rows"] == 0:
+                other = "target" if side == "source" else "source"
+                check_words(words, vocabularies[side], vocabularies[other], vectors_path, side)
             mapped = transform(matrix)
             f.write(format_rows(words, mapped) if out_format == "text"
                     else word2vec_binary_rows(words, mapped))
@@ -224,7 +241,7 @@ def apply_run(run_dir, vectors_path, out_path, side="source", out_format="text",
     return {"input": os.path.abspath(vectors_path), "output": os.path.abspath(out_path),
             "side": side, "format": out_format, "words": counts["rows"], "dim": counts["dim"],
             "duplicates_dropped": stats.get("duplicates", 0),
-            "warnings": [str(w.message) for w in caught]}
+            "warnings": notes + [str(w.message) for w in caught]}
 
 
 def export_run(run_dir, out_dir, vectors=True, mapping=True, dictionary=True, dict_vocab=15000,
@@ -273,8 +290,8 @@ def export_run(run_dir, out_dir, vectors=True, mapping=True, dictionary=True, di
     return entry
 
 
-def translate_run(run_dir, words, k=10, method="csls", vocab=200000, src=None, tgt=None,
-                  verify=False, csls_k=10):
+def translate_run(run_dir, words, k=5, retrieval="csls", eval_vocab=200000, src=None, tgt=None,
+                  verify=False, csls_k=10, device=None):
     """``{word: {"as": looked_up, "translations": [(target, score), ...]}}``. A word missing
     from the source vocabulary is looked up lowercased (``as`` says so); one still missing
     (and without a subword model) maps to None.
@@ -305,9 +322,13 @@ def translate_run(run_dir, words, k=10, method="csls", vocab=200000, src=None, t
     known = sorted(queries)
     found = {}
     if known:
+        xp = get_xp(device or report.get("device_used", "cpu"))
         Q = np.stack([np.asarray(queries[w], dtype=np.float32) for w in known])
-        r = cache.penalties(vocab, csls_k) if method == "csls" else None
-        idx, scores = nearest(Q, np.asarray(T[:vocab]), k, method, csls_k, r_target=r)
+        r = cache.penalties(eval_vocab, csls_k) if retrieval == "csls" else None
+        idx, scores = nearest(to_device(Q, xp), to_device(np.asarray(T[:eval_vocab]), xp), k,
+                              retrieval, csls_k,
+                              r_target=None if r is None else to_device(r, xp))
+        idx, scores = asnumpy(idx), asnumpy(scores)
         tgt_words = cache.words("target")
         found = {w: [(tgt_words[j], float(v)) for j, v in zip(idx[n], scores[n])]
                  for n, w in enumerate(known)}
@@ -320,13 +341,16 @@ def fit_multi_run(spaces: Dict[str, str], dictionaries: Dict[Tuple[str, str], st
                   *, method="joint", hub="en", normalize="unit,center,unit", max_vocab=200000,
                   fmt="auto", encoding_errors="strict", device="cpu", unsupervised=False,
                   seed=0, unsupervised_options=None, scheduler=None, workers=None,
-                  force=False, progress_factory=None, echo=None, argv=None) -> dict:
+                  force=False, progress_factory=None, echo=None, argv=None,
+                  allow_swapped=False) -> dict:
     """Load every language and dictionary, fit a :class:`~mapalign.multi.MultiAligner`, write
     the multilingual run directory. Each language is normalised in place as soon as the fit
     takes it: raw and normalised copies of all languages are never held together."""
     from .multi import MultiAligner, check_hub_dictionaries, save_multi
+    from .scheduler import check_scheduler
 
     check_output_dir(run_dir)
+    check_scheduler(scheduler, workers)
     if os.path.exists(os.path.join(run_dir, REPORT)) and not force:
         raise OutputExistsError(f"{run_dir} already holds a run (use --force to overwrite)")
     resolve_device(device)
@@ -353,8 +377,8 @@ def fit_multi_run(spaces: Dict[str, str], dictionaries: Dict[Tuple[str, str], st
                          unsupervised_options=unsupervised_options if unsupervised else None,
                          scheduler=None if scheduler in (None, "in-process") else scheduler,
                          workers=workers, copy=False)
-    with watch("fit"):
-        model.fit(loaded, pairs, progress=echo)
+    with watch("fit"), collect_warnings(warned, echo):
+        model.fit(loaded, pairs, progress=echo, allow_swapped=allow_swapped)
     report = {
         "mapalign_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -380,7 +404,7 @@ def _multi_vocab(report, lang):
     return load_embeddings(path, s["max_vocab"], s["format"], s["encoding_errors"])
 
 
-def _evaluate_pair(item, *, mapped, words, eval_vocab):
+def _evaluate_pair(item, *, mapped, words, eval_vocab, allow_swapped=False):
     """One directed pair of a multilingual run, with its maps and with the hub maps alone (a
     task: see mapalign.scheduler)."""
     a, b, pairs = item
@@ -389,18 +413,20 @@ def _evaluate_pair(item, *, mapped, words, eval_vocab):
         S, T = mapped[(a, hub_only)], mapped[(b, hub_only)]
         res["hub_only" if hub_only else "run"] = evaluate_bdi(
             None, Embeddings(words[a], S), Embeddings(words[b], T), pairs,
-            eval_vocab=eval_vocab, mapped=(S, T))
+            eval_vocab=eval_vocab, mapped=(S, T), allow_swapped=allow_swapped)
     return res
 
 
 def evaluate_multi_run(run_dir, dictionaries: Dict[Tuple[str, str], str], eval_vocab=200000,
-                       record=True, scheduler=None, workers=None) -> dict:
+                       record=True, scheduler=None, workers=None,
+                       allow_swapped=False) -> dict:
     """P@1/5/10 (NN and CSLS) of every directed pair with a test dictionary, with the hub-only
     figure beside each pair; each language is mapped once, and the pairs are independent
     tasks on ``scheduler``."""
     from .multi import load_multi
-    from .scheduler import open_scheduler
+    from .scheduler import check_scheduler, open_scheduler
 
+    check_scheduler(scheduler, workers)
     model, report = load_multi(run_dir)
     for a, b in dictionaries:
         for lang in (a, b):
@@ -418,7 +444,8 @@ def evaluate_multi_run(run_dir, dictionaries: Dict[Tuple[str, str], str], eval_v
     with open_scheduler(scheduler, workers) as sched:
         where = sched.describe()
         results = sched.map(_evaluate_pair, items, mapped=sched.share(mapped),
-                            words=sched.share(words), eval_vocab=eval_vocab)
+                            words=sched.share(words), eval_vocab=eval_vocab,
+                            allow_swapped=allow_swapped)
     out = {}
     for ((a, b), path), res in zip(dictionaries.items(), results):
         if not res["run"].get("queries"):
@@ -432,24 +459,39 @@ def evaluate_multi_run(run_dir, dictionaries: Dict[Tuple[str, str], str], eval_v
     return out
 
 
-def export_multi_run(run_dir, out_dir, force=False, progress_factory=None) -> dict:
-    """One aligned ``LANG.vec`` per language, written as one set."""
+def export_multi_run(run_dir, out_dir, force=False, progress_factory=None, *, vectors=True,
+                     mapping=True, max_vocab=None, vec_format="text") -> dict:
+    """Per language: aligned ``LANG.vec`` (or ``.bin``, the first ``max_vocab`` words) and
+    ``W_LANG.npy``, its matrix into the shared space (applied after the run's normalisation).
+    Written as one set: an interrupted export leaves ``out_dir`` as it was."""
     from .multi import load_multi
 
     model, report = load_multi(run_dir)
-    names = [f"{lang}.vec" for lang in model.languages_]
+    ext = "vec" if vec_format == "text" else "bin"
+    langs = model.languages_
+    names = ([f"{lang}.{ext}" for lang in langs] if vectors else []) + \
+        ([f"W_{lang}.npy" for lang in langs] if mapping else [])
+    if not names:
+        raise ValueError("nothing to export")
     progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
+    writer = write_vec if vec_format == "text" else write_word2vec_binary
     with atomic_set(out_dir, names, overwrite=force) as tmp:
-        for lang in model.languages_:
-            e = _multi_vocab(report, lang)
-            with progress_factory(f"writing {lang}.vec", len(e)) as bar:
-                write_vec(os.path.join(tmp, f"{lang}.vec"), e.words,
-                          model.transform(lang, e.vectors), progress=bar)
-    return {"out_dir": os.path.abspath(out_dir), "files": names}
+        for lang in langs:
+            if mapping:
+                write_npy(os.path.join(tmp, f"W_{lang}.npy"), model.maps_[lang])
+            if vectors:
+                e = _multi_vocab(report, lang)
+                words, X = e.words[:max_vocab], e.vectors[:max_vocab]
+                with progress_factory(f"writing {lang}.{ext}", len(words)) as bar:
+                    writer(os.path.join(tmp, f"{lang}.{ext}"), words, model.transform(lang, X),
+                           progress=bar)
+                del e
+    return {"out_dir": os.path.abspath(out_dir), "files": names, "max_vocab": max_vocab,
+            "format": vec_format}
 
 
-def translate_multi_run(run_dir, words, src_lang, tgt_lang, k=10, method="csls",
-                        vocab=200000, csls_k=10):
+def translate_multi_run(run_dir, words, src_lang, tgt_lang, k=5, retrieval="csls",
+                        eval_vocab=200000, csls_k=10, device=None):
     from .multi import load_multi
 
     model, report = load_multi(run_dir)
@@ -457,14 +499,16 @@ def translate_multi_run(run_dir, words, src_lang, tgt_lang, k=10, method="csls",
         if lang not in model.languages_:
             raise ValueError(f"{lang!r} is not in the run ({', '.join(model.languages_)})")
     se, te = _multi_vocab(report, src_lang), _multi_vocab(report, tgt_lang)
-    S = model.transform(src_lang, se.vectors[:vocab])
-    T = model.transform(tgt_lang, te.vectors[:vocab])
+    xp = get_xp(device or report.get("device_used", "cpu"))
+    S = to_device(model.transform(src_lang, se.vectors[:eval_vocab]), xp)
+    T = to_device(model.transform(tgt_lang, te.vectors[:eval_vocab]), xp)
     lookup = {w: (w if w in se else w.lower() if w.lower() in se else None) for w in words}
     known = sorted({v for v in lookup.values() if v is not None})
     found = {}
     if known:
-        Q = model.transform(src_lang, np.stack([se.vector(w) for w in known]))
-        idx, scores = nearest(Q, T, k, method, csls_k, sources=S)
+        Q = to_device(model.transform(src_lang, np.stack([se.vector(w) for w in known])), xp)
+        idx, scores = nearest(Q, T, k, retrieval, csls_k, sources=S)
+        idx, scores = asnumpy(idx), asnumpy(scores)
         found = {w: [(te.words[j], float(v)) for j, v in zip(idx[n], scores[n])]
                  for n, w in enumerate(known)}
     return {w: ({"as": v, "translations": found[v]} if v is not None else None)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 from typing import Callable, Iterator, List, Optional, Sequence
 
+from .errors import MissingExtraError
+
 
 class InProcess:
     name = "in-process"
@@ -62,9 +64,19 @@ def _distributed():
     try:
         import distributed
     except ImportError:
-        raise RuntimeError("a Dask scheduler needs dask.distributed: "
-                           "pip install 'mapalign[dask]'") from None
+        raise MissingExtraError("a Dask scheduler (dask.distributed)", "dask") from None
     return distributed
+
+
+def check_scheduler(spec: Optional[str] = None, workers: Optional[int] = None) -> None:
+    """Fail before any file is read when ``spec`` cannot be opened as asked."""
+    if spec in (None, "", "in-process"):
+        if workers is not None:
+            raise ValueError("--workers applies to --scheduler local only")
+        return
+    _distributed()
+    if spec != "local" and workers is not None:
+        raise ValueError("--workers applies to --scheduler local only")
 
 
 @contextlib.contextmanager

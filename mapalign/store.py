@@ -25,6 +25,10 @@ from .mapping import Mapping
 
 
 REPORT = "report.json"
+
+
+class NotTwoLanguageRun(ValueError):
+    """A two-language command was given a multilingual run directory."""
 MAPPING = "mapping.npz"
 
 
@@ -110,6 +114,10 @@ def load_run(run_dir):
         raise FormatError(report_path, None, "not a mapalign run report (no "
                           f"{', '.join(repr(k) for k in missing)} entry)")
     path = os.path.join(run_dir, MAPPING)
+    if "multi" in report or os.path.exists(os.path.join(run_dir, "multi.npz")):
+        raise NotTwoLanguageRun(f"{run_dir} is a multilingual run (fit-multi): use "
+                                "evaluate-multi, export-multi, or translate --from LANG --to "
+                                "LANG")
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: the run's mapping is missing: fit again")
     if sha256(path) != report["mapping"].get("sha256"):

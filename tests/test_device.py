@@ -69,8 +69,8 @@ def test_refinement_transfers_are_bounded_per_round(pair, xp):
 
 
 def test_one_unsupervised_step_stays_on_the_device(pair, xp):
-    """Similarity initialisation and a stochastic self-learning run: random masks are drawn on
-    the device, one scalar per round comes back."""
+    """Similarity initialisation and a stochastic self-learning run: random numbers are drawn
+    on the device, a few scalars per round come back."""
     src, tgt, _, _ = pair
     X, Z = to_device(_unit(src.vectors), xp), to_device(_unit(tgt.vectors), xp)
     strict_xp.reset()
@@ -81,7 +81,10 @@ def test_one_unsupervised_step_stays_on_the_device(pair, xp):
     assert get_array_module(W) is xp
     if _strict(xp):
         assert strict_xp.COUNTS["h2d"] == 0 and strict_xp.COUNTS["d2h"] == 0
-        assert strict_xp.COUNTS["sync"] == len(hist)  # the objective, once per round
+        # per round: the objective, and in each direction the count of rows whose first kept
+        # candidate lies beyond their best few (the stochastic selection's second stage) and
+        # of rows tied at the one-pass selection's cut: no per-cell or per-row wait
+        assert strict_xp.COUNTS["sync"] <= 5 * len(hist)
 
 
 def test_adversarial_steps_draw_on_the_device(pair, xp):

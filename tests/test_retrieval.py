@@ -143,3 +143,49 @@ def test_mixed_devices_are_an_error(rng):
         nearest(to_device(S, strict), S, 1, "nn")
     with pytest.raises(TypeError):
         np.asarray(to_device(S, strict))  # no implicit way back to the host
+
+
+@pytest.mark.parametrize("tail", [1e-4, 0.3])  # 0.3: many rows resolved from their full order
+def test_first_kept_matches_the_full_mask_in_distribution(monkeypatch, tail):
+    """Stochastic induction without a number per cell: the chosen column's frequencies agree
+    with the exact law of the full-mask reference (rank r chosen with probability
+    (1 - keep)^r keep; nothing kept with (1 - keep)^m), by a chi-square test, and the
+    full-mask reference itself agrees with the same law (so the test can tell them apart
+    from a wrong one)."""
+    from scipy.stats import chisquare
+
+    from mapalign import retrieval
+
+    monkeypatch.setattr(retrieval, "_TAIL", tail)
+    m, keep, n = 12, 0.25, 40000
+    row = np.random.default_rng(1).permutation(m).astype(np.float32)  # distinct scores
+    scores = np.tile(row, (n, 1))
+    rank_of_col = np.argsort(np.argsort(-row))
+    law = np.array([(1 - keep) ** r * keep for r in range(m)] + [(1 - keep) ** m])
+
+    def counts(cols, none):
+        c = np.bincount(rank_of_col[cols[~none]], minlength=m)
+        return np.append(c, none.sum())
+
+    cols, none = retrieval.first_kept(scores.copy(), keep, np.random.default_rng(2))
+    got = counts(np.asarray(cols), np.asarray(none))
+    assert chisquare(got, law * n).pvalue > 1e-3
+    mask = np.random.default_rng(3).random(scores.shape) < keep
+    ref = np.where(mask, scores, -np.inf)
+    ref_none = ~mask.any(axis=1)
+    assert chisquare(counts(ref.argmax(axis=1), ref_none), law * n).pvalue > 1e-3
+    # and a wrong law is rejected: the test has the power to tell
+    shifted = np.roll(law, 1)
+    assert chisquare(got, shifted * n / shifted.sum()).pvalue < 1e-6
+
+
+def test_stochastic_best_scores_a_row_with_nothing_kept_as_minus_inf():
+    from mapalign.retrieval import _best
+
+    sims = np.random.default_rng(0).random((2000, 3)).astype(np.float32)
+    j, s = _best(sims, np.zeros(2000, np.float32), np.zeros(3, np.float32), 0.05,
+                 np.random.default_rng(0))
+    dropped = np.isneginf(s)
+    assert 0 < dropped.sum() < 2000  # (0.95)^3 of the rows keep nothing
+    assert abs(dropped.mean() - 0.95 ** 3) < 0.05
+    assert np.all(np.isfinite(s[~dropped]))

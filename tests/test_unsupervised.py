@@ -193,3 +193,33 @@ def test_unequal_dimensions_are_refused_before_any_work(easy):
     small = Embeddings(tgt.words, tgt.vectors[:, :20])
     with pytest.raises(ValueError, match="source 30, target 20"):
         UnsupervisedAligner().fit(src, small)
+
+
+def test_refinement_stops_at_the_first_round_that_does_not_raise_the_criterion():
+    """A criterion that peaks at round 2: rounds 1 and 2 run, round 3 is the first not above
+    the best, the loop stops there (recorded) and round 2's mapping is returned."""
+    from mapalign.methods import make_solver
+    from mapalign.refinement import RefineOptions, refine
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 8)).astype(np.float32)
+    Z = rng.standard_normal((300, 8)).astype(np.float32)
+    scores = iter([0.1, 0.2, 0.3, 0.25, 0.9, 0.95])
+    seen = []
+
+    def criterion(W_src, W_tgt):
+        seen.append(W_src)
+        return next(scores)
+
+    rows = (np.arange(50), np.arange(50))
+    opts = RefineOptions(rounds=5, stop_when_repeated=False, stop_when_no_gain=True)
+    W, _, hist = refine(X, Z, make_solver("procrustes"), opts, rows=rows, criterion=criterion)
+    assert [h["round"] for h in hist] == [0, 1, 2, 3]
+    assert hist[-1]["stopped"] == "criterion did not rise"
+    assert np.array_equal(W, seen[2])
+    # without the option every round runs and the best (round 5) is kept
+    scores = iter([0.1, 0.2, 0.3, 0.25, 0.9, 0.95])
+    seen.clear()
+    opts = RefineOptions(rounds=5, stop_when_repeated=False)
+    W, _, hist = refine(X, Z, make_solver("procrustes"), opts, rows=rows, criterion=criterion)
+    assert len(hist) == 6 and np.array_equal(W, seen[5])

@@ -27,7 +27,8 @@ class UnsupervisedAligner(Mapping):
     One *procedure* turns a start into a mapping: stochastic self-learning (Artetxe et al., 2018)
     among the ``self_learning_vocab`` most frequent words, then ``refine`` rounds of Procrustes on
     mutual CSLS best matches among the ``refine_vocab`` most frequent words, keeping the round
-    with the best criterion. ``fit`` runs it from ``restarts`` starts (seeds ``seed, seed+1, ...``;
+    with the best criterion and stopping at the first round that does not raise it. ``fit``
+    runs it from ``restarts`` starts (seeds ``seed, seed+1, ...``;
     for ``init="similarity"`` restart ``r`` also uses ``similarity_vocab[r % len]`` words, since
     how many words the similarity distributions may use before they stop being comparable
     differs between language pairs) and keeps the start with the best criterion.
@@ -89,7 +90,7 @@ class UnsupervisedAligner(Mapping):
                                 threshold=self.self_learning_threshold)
         final_opts = RefineOptions(rounds=self.refine, vocab=self.refine_vocab,
                                    csls_k=self.csls_k, induction="mutual",
-                                   stop_when_repeated=False)
+                                   stop_when_repeated=False, stop_when_no_gain=True)
 
         def procedure(entry, rng, rows=None, W=None):
             """A start -> a mapping, its criterion and translations."""
