@@ -48,13 +48,28 @@ def _cpu_s():
     return r.ru_utime + r.ru_stime
 
 
+def reference_matmul_s(repeats=3):
+    """R: the median time of one float32 4096^3 matmul, timed in the same process, so that a
+    time on a loaded machine can be quoted as a ratio."""
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((4096, 4096)).astype(np.float32)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
 def stage_shared(args):
     """Load, fit and evaluate on one real pair, one configuration."""
     import mapalign as ma
 
     folder = os.path.join(DATA, args.pair)
     s, t_lang = args.pair.split("-")
-    out, t = {}, time.perf_counter()
+    out = {"R_s": reference_matmul_s()}
+    t = time.perf_counter()
     src = ma.load_embeddings(os.path.join(folder, f"{s}.vec"))
     tgt = ma.load_embeddings(os.path.join(folder, f"{t_lang}.vec"))
     train = ma.load_dictionary(os.path.join(folder, f"{args.pair}.train.txt"))
@@ -82,6 +97,7 @@ def stage_shared(args):
         out["rounds"] = model.refine_choice_["rounds"]
     out["fit_s"] = time.perf_counter() - t
     out["fit_cpu_s"] = _cpu_s() - c
+    out["fit_R"] = out["fit_s"] / out["R_s"]
     t = time.perf_counter()
     res = ma.evaluate_bdi(model, src, tgt, test, device=args.device)
     out["evaluate_s"] = time.perf_counter() - t
@@ -449,7 +465,8 @@ def _row(r):
         if f"{m}_p@1" in r else ""  # noqa: E731
     conv = {True: "yes", False: "no", None: "untested"}.get(r.get("converged"), "") \
         if "converged" in r else ""
-    return (f"| {r['stage']} | {r['device']} | {r['wall_s']:.1f} | {fit:.2f} | "
+    in_r = f" ({r['fit_R']:.0f} R)" if "fit_R" in r else ""
+    return (f"| {r['stage']} | {r['device']} | {r['wall_s']:.1f} | {fit:.2f}{in_r} | "
             f"{r.get('fit_cpu_s', float('nan')):.1f} | {pk('nn')} | {pk('csls')} | {conv} | "
             f"{r['peak_rss_mb']:.0f} |")
 

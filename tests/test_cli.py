@@ -213,7 +213,7 @@ def test_apply_streams_a_larger_file_identically_to_export(pair, tmp_path):
     r = run("apply", out, d / "src.vec", "-o", tmp_path / "all.vec")
     assert r.exit_code == 1 and "exists" in r.output
     r = run("apply", out, d / "tgt.vec.gz", "--side", "target", "-o", tmp_path / "t.bin",
-            "--format", "word2vec-binary", "-q")
+            "--out-format", "word2vec-binary", "-q")
     assert r.exit_code == 0 and load_embeddings(tmp_path / "t.bin").vectors.shape[1] == 16
 
 
@@ -223,7 +223,7 @@ def test_export_word2vec_binary_layout(pair, tmp_path):
     assert run("fit", d / "src.vec", d / "tgt.vec.gz", "--dict", d / "train.txt", "-o", out,
                "-q").exit_code == 0
     assert run("export", out, "-o", tmp_path / "t", "-q").exit_code == 0
-    assert run("export", out, "-o", tmp_path / "b", "-q", "--format",
+    assert run("export", out, "-o", tmp_path / "b", "-q", "--out-format",
                "word2vec-binary").exit_code == 0
     text = load_embeddings(tmp_path / "t" / "src.vec")
     raw = (tmp_path / "b" / "src.bin").read_bytes()

@@ -73,7 +73,7 @@ def test_refinement_helps_with_a_tiny_seed(device):
 
 def test_fit_without_usable_pairs():
     src, tgt, _, _ = make_pair(n_words=200, dim=10)
-    with pytest.raises(ValueError, match="no seed pair"):
+    with pytest.raises(ValueError, match="none of its 1 pairs"):
         SupervisedAligner().fit(src, tgt, [("nope", "nada")])
 
 

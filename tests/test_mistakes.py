@@ -55,7 +55,7 @@ def test_reversed_test_dictionary_is_refused_and_low_coverage_warns(fitted):
     r = run("evaluate", d / "run", "--dict", d / "test.reversed.txt")
     assert r.exit_code == 1 and "did you swap SRC and TGT?" in r.output
     assert str(d / "test.reversed.txt") in r.output
-    r = CliRunner(mix_stderr=False).invoke(
+    r = CliRunner().invoke(
         main, ["evaluate", str(d / "run"), "--dict", str(d / "test.sparse.txt"), "--json"])
     assert r.exit_code == 0
     metrics = json.loads(r.stdout)
@@ -112,7 +112,7 @@ def test_fit_multi_counts_each_dictionary_and_catches_a_reversed_one(fitted, tmp
     r = run("fit-multi", *args, "--dict", f"bb-aa={d / 'train.txt'}", "-o", tmp_path / "m1")
     assert r.exit_code == 1 and "did you mean aa-bb" in r.output
     assert str(d / "train.txt") in r.output
-    r = CliRunner(mix_stderr=False).invoke(main, ["fit-multi", *map(str, args), "--dict",
+    r = CliRunner().invoke(main, ["fit-multi", *map(str, args), "--dict",
                                                   f"aa-bb={d / 'train.txt'}", "-o",
                                                   str(tmp_path / "m2"), "--json"])
     assert r.exit_code == 0, r.output

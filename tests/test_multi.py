@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mapalign import evaluate_bdi, Embeddings
+from mapalign import evaluate_bdi, Embeddings, load_embeddings
 from mapalign.cli import main
 from mapalign.multi import MultiAligner
 from mapalign.synthetic import make_family
@@ -92,7 +92,15 @@ def test_cli_fit_evaluate_export_translate(noisy_hub, tmp_path):
     assert r.exit_code == 0 and json.loads(r.stdout)["aa5"]["translations"]
     assert run("translate", out, "aa5").exit_code == 2  # needs --from/--to
     assert run("export-multi", out, "-o", tmp_path / "e", "-q").exit_code == 0
-    assert sorted(os.listdir(tmp_path / "e")) == ["aa.vec", "bb.vec", "hub.vec"]
+    assert sorted(os.listdir(tmp_path / "e")) == ["W_aa.npy", "W_bb.npy", "W_hub.npy", "aa.vec",
+                                                  "bb.vec", "hub.vec"]
+    r = run("export-multi", out, "-o", tmp_path / "e2", "--no-mapping", "--max-vocab", "7",
+            "--out-format", "word2vec-binary", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["files"] == ["aa.bin", "bb.bin", "hub.bin"]
+    aa = load_embeddings(tmp_path / "e2" / "aa.bin")
+    assert len(aa) == 7
+    W = np.load(tmp_path / "e" / "W_aa.npy")
+    assert W.shape == (aa.dim, aa.dim)
     r = run("fit-multi", *args, "--dict", f"aa-xx={tmp_path / 'aa-hub.txt'}", "--hub", "hub",
             "-o", tmp_path / "r2")
     assert r.exit_code == 1 and "no vectors given for 'xx'" in r.output
