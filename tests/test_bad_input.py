@@ -380,6 +380,7 @@ def _reference_parse(data: bytes):
     return out
 
 
+@pytest.mark.slow
 def test_fuzz_corrupted_vec_files(tmp_path):
     """Hundreds of corrupted copies: each loads to exactly the vectors the bytes say, or stops
     with a file:line message (never another exception, never a silently wrong vector)."""

@@ -106,6 +106,7 @@ def test_cli_fit_evaluate_export_translate(noisy_hub, tmp_path):
     assert r.exit_code == 1 and "no vectors given for 'xx'" in r.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("with_direct", [False, True])
 def test_real_fr_fi_beats_both_references(with_direct):
     """Default fit-multi on ../shared/data/multi: French->Finnish CSLS P@1 above the direct
@@ -144,6 +145,7 @@ def _cli_family(tmp_path, spaces, dictionaries):
     return [f"{lang}={tmp_path / f'{lang}.vec'}" for lang in spaces]
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_identical_results(noisy_hub, tmp_path):
     """The same fit on a real dask.distributed LocalCluster (two worker processes) and in
     this process: bit-identical maps and history; evaluate-multi on a running cluster, by
@@ -179,6 +181,7 @@ def test_dask_local_cluster_gives_identical_results(noisy_hub, tmp_path):
     assert local["aa-bb"]["run"]["csls"]["p@1"] > local["aa-bb"]["hub_only"]["csls"]["p@1"]
 
 
+@pytest.mark.slow
 def test_unsupervised_fit_multi(tmp_path):
     """fit-multi --unsupervised: no dictionary; every language that shares the latent space
     is recovered, and a language that does not (an independent random space) is flagged as

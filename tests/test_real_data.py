@@ -61,6 +61,7 @@ def test_other_methods(es_en, zh_en):
     assert p1(SupervisedAligner("procrustes", refine=0)) >= 54.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pair,bar", [("es-en", 63.0), ("zh-en", 55.0)])
 def test_unsupervised_default(pair, bar, es_en, zh_en):
     """No dictionary at all (default settings, seed 0)."""
@@ -70,6 +71,7 @@ def test_unsupervised_default(pair, bar, es_en, zh_en):
     assert evaluate_bdi(model, src, tgt, test)["csls"]["p@1"] >= bar
 
 
+@pytest.mark.slow
 def test_collapsed_zh_en_run_is_not_called_converged(zh_en):
     """The old default (signatures over 4000 words, one start) collapses on zh-en; the
     convergence test must say so."""

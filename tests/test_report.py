@@ -15,7 +15,7 @@ from conftest import write_inputs
 pytest.importorskip("matplotlib", reason="the report needs the 'report' extra (matplotlib)")
 
 
-@pytest.mark.parametrize("mode", ["supervised", "unsupervised"])
+@pytest.mark.parametrize("mode", ["supervised", pytest.param("unsupervised", marks=pytest.mark.slow)])
 def test_report_is_self_contained_and_its_images_decode(tmp_path, mode):
     import matplotlib.image as mpimg
 

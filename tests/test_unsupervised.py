@@ -37,6 +37,7 @@ def hard_default(hard):
     return UnsupervisedAligner().fit(src, tgt)
 
 
+@pytest.mark.slow
 def test_similarity_init_recovers_a_rotation_without_a_dictionary(easy):
     src, tgt, _, test = easy
     model = UnsupervisedAligner(similarity_vocab=1500, restarts=1, null_draws=1).fit(src, tgt)
@@ -44,6 +45,7 @@ def test_similarity_init_recovers_a_rotation_without_a_dictionary(easy):
     assert evaluate_bdi(model, src, tgt, test)["csls"]["p@1"] > 80
 
 
+@pytest.mark.slow
 def test_old_default_collapses_on_the_hard_pair_and_says_so(hard):
     """One start with signatures over the whole vocabulary: the collapse is flagged."""
     src, tgt, train, test = hard
@@ -55,6 +57,7 @@ def test_old_default_collapses_on_the_hard_pair_and_says_so(hard):
     assert len(model.null_draws_) == 2 and all(not d["same_solution"] for d in model.null_draws_)
 
 
+@pytest.mark.slow
 def test_default_succeeds_on_the_hard_pair(hard, hard_default):
     src, tgt, train, test = hard
     model = hard_default
@@ -96,6 +99,7 @@ def _no_timings(obj):
     return obj
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers(easy):
     src, tgt, _, _ = easy
     kw = dict(seed=3, similarity_vocab=800, refine=2, restarts=1, null_draws=1)
@@ -156,6 +160,7 @@ def test_identical_and_numerals_inits(easy):
         UnsupervisedAligner(init="numerals", null_draws=0).fit(src, tgt2)
 
 
+@pytest.mark.slow
 def test_cli_unsupervised_strict_fails_on_unrelated_spaces(tmp_path):
     rng = np.random.default_rng(5)
     for name, words in (("a.vec", [f"a{i}" for i in range(800)]),
@@ -170,6 +175,7 @@ def test_cli_unsupervised_strict_fails_on_unrelated_spaces(tmp_path):
     assert report["unsupervised"]["converged"] is False and report["seed"] == 0
 
 
+@pytest.mark.slow
 def test_cli_unsupervised_records_seed_and_criterion(tmp_path, easy):
     src, tgt, _, test = easy
     write_inputs(tmp_path, {"s.vec": src, "t.vec": tgt}, {"test.txt": test})
