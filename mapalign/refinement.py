@@ -89,6 +89,8 @@ def refine(X, Z, solve: Callable, opts: RefineOptions, *, rows=None, W=None, see
         c = criterion(W_src, W_tgt)
         best = (W_src, W_tgt, c, 0)
         history.append({"round": 0, "criterion": c})
+        if log:
+            log(f"refinement: round 0 (no refinement), criterion {c:.4f}")
     keep = opts.keep
     best_obj, last_gain, previous = -np.inf, 0, None
     stochastic = opts.keep < 1
