@@ -124,16 +124,6 @@ class Mapping(Params):
         return [[(tgt.words[j], float(v)) for j, v in zip(row_i, row_v)]
                 for row_i, row_v in zip(idx, scores)]
 
-    def induce_dictionary(self, src: Embeddings, tgt: Embeddings, vocab: int = 15000,
-                          mode: str = "mutual", method: str = "csls", csls_k: int = 10,
-                          xp=np, budget: int = DEFAULT_BUDGET, progress=None):
-        """A dictionary ``[(source, target, score)]`` over the ``vocab`` most frequent words:
-        ``mutual`` keeps mutual best matches, ``forward`` the best target of every source.
-        ``progress`` is called with the number of source words done."""
-        S, T = self.mapped(src, tgt, vocab, vocab, xp)
-        return induce_entries(S, T, src.words, tgt.words, mode, method, csls_k, budget,
-                              progress)
-
 
 def _jsonable_params(params: dict) -> dict:
     return {k: ({"__dataclass__": type(v).__name__, **dataclasses.asdict(v)}

@@ -42,6 +42,10 @@ def _plt():
     return plt
 
 
+def settings_init(report) -> str:
+    return str(report.get("settings", {}).get("init", ""))
+
+
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -90,7 +94,8 @@ def build_report(run_dir, dictionary, out_path, eval_vocab=200000, force=False,
     ax.set_xticks(x, labels, fontsize=8)
     ax.set_ylabel("P@1 (%)")
     ax.set_title("P@1 by source-word frequency band (equal-count bands)")
-    ax.legend()
+    ax.set_ylim(0, 119)  # room above the bars for the legend
+    ax.legend(loc="upper right", ncol=2)
     figures.append(("Precision by frequency", _png(fig)))
     numbers["p1_by_band"] = dict(labels=labels, **by_band)
 
@@ -102,10 +107,11 @@ def build_report(run_dir, dictionary, out_path, eval_vocab=200000, force=False,
             hist = [h for h in entry.get("refinement", []) if "criterion" in h]
             ax.plot([h["round"] for h in hist], [h["criterion"] for h in hist], "o-",
                     label=f"start seed {entry['seed']}")
-        for entry in unsup.get("null_draws", []):
+        draws = unsup.get("null_draws", [])
+        for d, entry in enumerate(draws):
             hist = [h for h in entry.get("refinement", []) if "criterion" in h]
             ax.plot([h["round"] for h in hist], [h["criterion"] for h in hist], "x:",
-                    color="grey", label=f"null draw {entry['seed']}")
+                    color="grey", label=f"null draw {d + 1}/{len(draws)}")
         ax.set_ylabel("criterion (mean cosine)")
         ax.set_title("Unsupervised criterion by refinement round")
     else:
@@ -163,7 +169,7 @@ def build_report(run_dir, dictionary, out_path, eval_vocab=200000, force=False,
     figures.append(("Hubness", _png(fig)))
     numbers["hubness"] = hub
 
-    page = _html(run_dir, report, metrics, figures, hub)
+    page = _html(run_dir, report, metrics, figures, hub, dictionary)
     with atomic_file(out_path, "wb", overwrite=force) as f:
         f.write(page.encode("utf-8"))
     return numbers
@@ -175,7 +181,7 @@ def _unit(X):
     return X / n
 
 
-def _html(run_dir, report, metrics, figures, hub) -> str:
+def _html(run_dir, report, metrics, figures, hub, dictionary="?") -> str:
     esc = html.escape
     rows = []
     for m in ("nn", "csls"):
@@ -183,15 +189,18 @@ def _html(run_dir, report, metrics, figures, hub) -> str:
                         f"&ndash;{metrics[m]['ci95'][k][1]:.1f}</small></td>"
                         for k in ("p@1", "p@5", "p@10"))
         rows.append(f"<tr><th>{m.upper()}</th>{cells}</tr>")
-    settings = {k: v for k, v in report.get("settings", {}).items()}
+    settings = {k: v for k, v in report.get("settings", {}).items()
+                if not (k.startswith("adv_") and settings_init(report) != "adversarial")}
     timings = report.get("timings_s", {})
     unsup = report.get("unsupervised")
     verdict = ""
     if unsup:
         test = unsup.get("convergence_test", {})
-        verdict = (f"<p><b>Unsupervised:</b> criterion {unsup['criterion']:.4f}, null level "
-                   f"{test.get('null_level')}, margin {test.get('margin')}: "
-                   f"<b>{'converged' if unsup['converged'] else 'NOT converged'}</b></p>")
+        level = test.get("null_level")
+        level = "no null draw" if level is None else f"null level {level:.4f}"
+        state = {True: "converged", False: "NOT converged"}.get(unsup["converged"], "not tested")
+        verdict = (f"<p><b>Unsupervised:</b> criterion {unsup['criterion']:.4f}, {level}, "
+                   f"margin {test.get('margin')}: <b>{state}</b></p>")
     hubs = "".join(f"<li>{m.upper()}: most retrieved "
                    + ", ".join(f"{esc(w)} ({c})" for w, c in h["top"])
                    + f"; {h['targets_never_retrieved']} targets never retrieved</li>"
@@ -217,7 +226,8 @@ mode {esc(str(settings.get('mode', '?')))}, method {esc(str(settings.get('method
 settings.get('init', '?'))))}, seed {esc(str(report.get('seed')))}</p>
 {verdict}
 <h2>Bilingual dictionary induction</h2>
-<p>{metrics['queries']} source words ({metrics['coverage']:.1f}% coverage); P@k in percent with
+<p>Test dictionary {esc(os.path.abspath(str(dictionary)))}: {metrics['queries']} source words
+({metrics['coverage']:.1f}% coverage); P@k in percent with
 95% bootstrap intervals over source words.</p>
 <table><tr><th></th><th>P@1</th><th>P@5</th><th>P@10</th></tr>{''.join(rows)}</table>
 <ul>{hubs}</ul>

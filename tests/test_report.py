@@ -70,3 +70,23 @@ def test_report_renders_in_a_browser(tmp_path):
                           (tmp_path / "probe.html").as_uri()],
                          capture_output=True, text=True, timeout=120)
     assert "<title>loaded 4 of 4</title>" in out.stdout, out.stderr[-500:]
+
+
+def test_report_names_its_dictionary_and_keeps_adversarial_settings_out(tmp_path):
+    pytest.importorskip("matplotlib")
+    src, tgt, train, test = make_pair(n_words=300, dim=12, noise=0.2, seed=1)
+    paths = write_inputs(tmp_path, {"s.vec": src, "t.vec": tgt},
+                         {"train.txt": train, "test.txt": test})
+    runner = CliRunner()
+    r = runner.invoke(main, ["fit", str(paths["s.vec"]), str(paths["t.vec"]), "--unsupervised",
+                             "--restarts", "1", "--null-draws", "1", "--similarity-vocab",
+                             "200", "-o", str(tmp_path / "run"), "-q"])
+    assert r.exit_code == 0, r.output
+    assert "adv_epochs" in (tmp_path / "run" / "report.json").read_text()  # recorded, not shown
+    r = runner.invoke(main, ["report", str(tmp_path / "run"), "--dict", str(paths["test.txt"]),
+                             "-o", str(tmp_path / "r.html"), "-q"])
+    assert r.exit_code == 0, r.output
+    page = (tmp_path / "r.html").read_text()
+    assert f"Test dictionary {paths['test.txt']}" in page
+    assert "adv_" not in page
+    assert re.search(r"null level \d\.\d{4},", page)

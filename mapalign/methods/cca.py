@@ -23,5 +23,3 @@ def cca(X, Z, reg: float = 1e-3):
     U, _, Vt = xp.linalg.svd(Wx @ (X.T @ Z / n) @ Wz, full_matrices=False)
     return (Wx @ U).astype(xp.float32), (Wz @ Vt.T).astype(xp.float32)
 
-
-solve = cca
