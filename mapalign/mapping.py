@@ -297,12 +297,12 @@ class SupervisedAligner(Mapping):
         _, _, hist = self._refine(X, Z, solve, s_rows[~is_held], t_rows[~is_held],
                                   self.max_refine, criterion=heldout_p1,
                                   log=(lambda m: log("choosing rounds: " + m.replace(
-                                      "criterion", "held-out CSLS P@1"))) if log else None)
+                                      "criterion", "held-out P@1"))) if log else None)
         scores = [(h["criterion"], -h["round"]) for h in hist if "criterion" in h]
         best = max(scores)
         rounds = -best[1]
         if log:
-            log(f"choosing rounds: {rounds} (held-out CSLS P@1 {best[0]:.2f} on "
+            log(f"choosing rounds: {rounds} (held-out P@1 {best[0]:.2f} on "
                 f"{len(queries)} least frequent seed words; ties go to fewer rounds)")
         return rounds, {"rounds": rounds, "chosen_by": "held-out least frequent seed words",
                         "heldout_words": int(len(queries)),

@@ -110,9 +110,8 @@ class _Chunks:
     if any, are redone from the whole row, so the answer is always the exact one, best first,
     ties to the lower index. The argmax rounds then run on ``m / size`` bounds and about
     ``k * size`` candidates instead of ``m`` columns. The width is set so that a row has
-    about 1,500 chunks, the fastest measured at both sizes tried (k = 10): at 50k columns 32
-    (penalty pass 1.11-1.17x a matmul, query pass 1.17-1.24x) against 64 (1.11-1.25x,
-    1.28-1.32x); at 200k, 128 (penalty pass 1.01-1.07x) against 64 (1.05-1.16x).
+    about 1,500 chunks (32 columns at 50k, 128 at 200k), the fastest width at both sizes
+    (``scripts/bench.py --only passes``).
     """
 
     def __init__(self, xp, m: int, k: int):
