@@ -577,9 +577,7 @@ def apply(run_dir, vectors, out_path, side, in_format, out_format, encoding_erro
         entry = apply_run(run_dir, vectors, out_path, side, out_format, in_format,
                           encoding_errors, force, progress_factory=_progress_factory(quiet),
                           allow_swapped=allow_swapped)
-    for w in entry["warnings"]:
-        if not quiet:
-            click.echo(f"warning: {w}", err=True)
+    _warn(entry["warnings"], quiet)
     if as_json:
         click.echo(json.dumps(entry, indent=2))
     elif not quiet:

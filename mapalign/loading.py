@@ -479,6 +479,14 @@ def load_dictionary(path) -> Dictionary:
     return Dictionary(pairs, path)
 
 
+def lookup_word(word: str, vocabulary) -> Optional[str]:
+    """How ``translate`` finds a word: as given, else lowercased, else None. ``vocabulary``
+    is anything that answers ``in`` (a dict of words, :class:`Embeddings`)."""
+    if word in vocabulary:
+        return word
+    return word.lower() if word.lower() in vocabulary else None
+
+
 def index_pairs(pairs: Iterable[Tuple[str, str]], src: Embeddings, tgt: Embeddings,
                 tgt_limit: Optional[int] = None):
     """Rows of the in-vocabulary pairs, and what was dropped.
@@ -501,12 +509,6 @@ def index_pairs(pairs: Iterable[Tuple[str, str]], src: Embeddings, tgt: Embeddin
     return np.asarray(s_rows, dtype=np.int64), np.asarray(t_rows, dtype=np.int64), info
 
 
-def _swap_note(used, total, swapped, path, what, hint):
-    return (f"{path}: only {used:,} of {total:,} {what} fit the vocabularies as given, "
-            f"but {swapped:,} would with the languages swapped: {hint} "
-            "(--no-swap-check to go on anyway)")
-
-
 def check_pairs(pairs: Sequence[Tuple[str, str]], src: Embeddings, tgt: Embeddings, path,
                 *, tgt_limit: Optional[int] = None, allow_swapped: bool = False,
                 hint: str = "did you swap SRC and TGT?") -> List[str]:
@@ -525,7 +527,9 @@ def check_pairs(pairs: Sequence[Tuple[str, str]], src: Embeddings, tgt: Embeddin
         return []
     swapped = sum(1 for s, t in pairs if t in src.index and s in tgt.index)
     if 2 * swapped >= total and swapped >= 2 * max(used, 1) and not allow_swapped:
-        raise SwappedError(_swap_note(used, total, swapped, path, "pairs", hint))
+        raise SwappedError(f"{path}: only {used:,} of {total:,} pairs fit the vocabularies as "
+                           f"given, but {swapped:,} would with the languages swapped: {hint} "
+                           "(--no-swap-check to go on anyway)")
     if used == 0:
         limit = "" if tgt_limit is None else f" (targets limited to the first {n_tgt:,} words)"
         raise ValueError(f"{path}: none of its {total:,} pairs has both words in the "

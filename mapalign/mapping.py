@@ -16,7 +16,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from .backend import asnumpy, get_array_module, get_xp, resolve_device, to_device
-from .loading import Embeddings, check_pairs, dictionary_name, index_pairs
+from .loading import Embeddings, check_pairs, dictionary_name, index_pairs, lookup_word
 from .methods import METHODS, MULTISTEP, RCSLS, MultiStep, make_solver, method_settings
 from .methods import cca, procrustes  # noqa: F401  (re-exported)
 from .normalize import apply_normalization, normalize
@@ -110,13 +110,12 @@ class Mapping(Params):
         """
         looked_up = []
         for w in words:
-            if w not in src.index and w.lower() in src.index:
-                warnings.warn(f"{w!r} is not in the source vocabulary; translating "
-                              f"{w.lower()!r}")
-                w = w.lower()
-            elif w not in src.index and src.oov is None:
+            found = lookup_word(w, src.index)
+            if found is None and src.oov is None:
                 raise KeyError(f"{w!r} is not in the source vocabulary (nor lowercased)")
-            looked_up.append(w)
+            if found is not None and found != w:
+                warnings.warn(f"{w!r} is not in the source vocabulary; translating {found!r}")
+            looked_up.append(found or w)
         S, T = self.mapped(src, tgt, eval_vocab, eval_vocab, xp)
         Q = self.transform_source(to_device(np.stack([src.vector(w) for w in looked_up]), xp),
                                   xp)

@@ -42,10 +42,6 @@ def _plt():
     return plt
 
 
-def settings_init(report) -> str:
-    return str(report.get("settings", {}).get("init", ""))
-
-
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -189,8 +185,9 @@ def _html(run_dir, report, metrics, figures, hub, dictionary="?") -> str:
                         f"&ndash;{metrics[m]['ci95'][k][1]:.1f}</small></td>"
                         for k in ("p@1", "p@5", "p@10"))
         rows.append(f"<tr><th>{m.upper()}</th>{cells}</tr>")
-    settings = {k: v for k, v in report.get("settings", {}).items()
-                if not (k.startswith("adv_") and settings_init(report) != "adversarial")}
+    settings = dict(report.get("settings", {}))
+    if settings.get("init") != "adversarial":  # adversarial settings only where they acted
+        settings = {k: v for k, v in settings.items() if not k.startswith("adv_")}
     timings = report.get("timings_s", {})
     unsup = report.get("unsupervised")
     verdict = ""

@@ -22,7 +22,7 @@ from .cache import cached_vectors
 from .evaluation import evaluate_bdi
 from .export import OutputExistsError, atomic_set, check_output_dir, write_dictionary, \
     write_json, write_npy, write_vec, write_word2vec_binary
-from .loading import Embeddings, check_words, load_dictionary, load_embeddings
+from .loading import Embeddings, check_words, load_dictionary, load_embeddings, lookup_word
 from .mapping import SupervisedAligner, induce_entries, model_report
 from .retrieval import nearest
 from .store import (REPORT, _rows_hint, check_inputs, checked_input, collect_warnings,
@@ -304,12 +304,8 @@ def translate_run(run_dir, words, k=5, retrieval="csls", eval_vocab=200000, src=
     cache = cached_vectors(run_dir, report, model, load)
     src_words = cache.words("source")
     index = {w: i for i, w in enumerate(src_words)}
-    lookup = {}
-    for w in words:
-        if w in index:
-            lookup[w] = w
-        elif w.lower() in index:
-            lookup[w] = w.lower()
+    lookup = {w: lookup_word(w, index) for w in words}
+    lookup = {w: found for w, found in lookup.items() if found is not None}
     S, T = cache.vectors("source"), cache.vectors("target")
     queries = {w: S[index[w]] for w in set(lookup.values())}
     missing = [w for w in words if w not in lookup]
@@ -502,7 +498,7 @@ def translate_multi_run(run_dir, words, src_lang, tgt_lang, k=5, retrieval="csls
     xp = get_xp(device or report.get("device_used", "cpu"))
     S = to_device(model.transform(src_lang, se.vectors[:eval_vocab]), xp)
     T = to_device(model.transform(tgt_lang, te.vectors[:eval_vocab]), xp)
-    lookup = {w: (w if w in se else w.lower() if w.lower() in se else None) for w in words}
+    lookup = {w: lookup_word(w, se) for w in words}
     known = sorted({v for v in lookup.values() if v is not None})
     found = {}
     if known:

@@ -87,14 +87,13 @@ def open_scheduler(spec: Optional[str] = None, workers: Optional[int] = None
     if spec in (None, "", "in-process"):
         yield InProcess()
         return
+    check_scheduler(spec, workers)
     distributed = _distributed()
     if spec == "local":
         cluster = distributed.LocalCluster(n_workers=workers or 2, threads_per_worker=1,
                                            processes=True, dashboard_address=None)
         client = distributed.Client(cluster)
     else:
-        if workers is not None:
-            raise ValueError("--workers applies to --scheduler local only")
         cluster, client = None, distributed.Client(spec)
     try:
         yield DaskScheduler(client, cluster)
