@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -14,6 +15,7 @@ from .loading import ENCODING_ERRORS, FORMATS, FormatError
 from .mapping import METHODS
 from .normalize import parse_chain
 from .unsupervised import INITS
+from .unsupervised.adversarial import SCHEDULES
 
 DEMO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
                         "demo")
@@ -174,19 +176,27 @@ def _moved_options(f):
                    "to count as converged (0: no test).")
 @click.option("--strict", is_flag=True,
               help="Exit with status 3 when the unsupervised criterion says no convergence.")
-@click.option("--adv-epochs", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Adversarial training epochs (--init adversarial).")
-@click.option("--adv-epoch-size", type=click.IntRange(min=1), default=1_000_000,
-              show_default=True, help="Samples per adversarial epoch.")
-@click.option("--adv-hidden", type=click.IntRange(min=1), default=2048, show_default=True,
-              help="Hidden units of each discriminator layer.")
+@click.option("--adversarial", "adv_schedule", type=click.Choice(tuple(SCHEDULES)),
+              default="paper", show_default=True,
+              help="Schedule of --init adversarial: paper (Conneau et al., built for a GPU) or "
+                   "cpu (a fifth of the samples, 512 hidden units).")
+@click.option("--adv-epochs", type=click.IntRange(min=1),
+              help="Adversarial training epochs (overrides the schedule's).")
+@click.option("--adv-epoch-size", type=click.IntRange(min=1),
+              help="Samples per adversarial epoch (overrides the schedule's).")
+@click.option("--adv-hidden", type=click.IntRange(min=1),
+              help="Hidden units of each discriminator layer (overrides the schedule's).")
+@click.option("--jobs", "n_jobs", type=click.IntRange(min=1),
+              help="Unsupervised procedures run at once (default: one per CPU core, one on a "
+                   "GPU); changes the time, not the result.")
 @click.option("--force", is_flag=True, help="Overwrite an existing run.")
 @_no_swap_check
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr/stdout.")
 def fit(src, tgt, dictionary, unsupervised, run_dir, method, refine, normalize, max_vocab, fmt,
         encoding_errors, device, seed, init, restarts, similarity_vocab, null_draws, strict,
-        adv_epochs, adv_epoch_size, adv_hidden, force, allow_swapped, as_json, quiet):
+        adv_schedule, adv_epochs, adv_epoch_size, adv_hidden, n_jobs, force, allow_swapped,
+        as_json, quiet):
     """Learn a mapping of SRC's vectors onto TGT's and write the run directory RUN (-o)."""
     from .runs import fit_run
 
@@ -201,9 +211,12 @@ def fit(src, tgt, dictionary, unsupervised, run_dir, method, refine, normalize, 
                                  param_hint="--similarity-vocab")
     if strict and null_draws == 0:
         raise click.UsageError("--strict needs a convergence test: --null-draws must be >= 1")
+    overrides = {k: v for k, v in (("epochs", adv_epochs), ("epoch_size", adv_epoch_size),
+                                   ("hidden", adv_hidden)) if v is not None}
+    schedule = (dataclasses.replace(SCHEDULES[adv_schedule], **overrides) if overrides
+                else adv_schedule)
     options = dict(init=init, restarts=restarts, similarity_vocab=sim_vocab,
-                   null_draws=null_draws, adv_epochs=adv_epochs,
-                   adv_epoch_size=adv_epoch_size, adv_hidden=adv_hidden)
+                   null_draws=null_draws, adversarial=schedule, n_jobs=n_jobs)
     with _user_errors():
         report = fit_run(src, tgt, run_dir, dictionary, unsupervised, method=method,
                          refine=refine, normalize=normalize, max_vocab=max_vocab, fmt=fmt,

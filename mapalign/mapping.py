@@ -132,12 +132,14 @@ def _jsonable_params(params: dict) -> dict:
 
 def _params_from_json(params: dict) -> dict:
     from . import methods
+    from .unsupervised import adversarial
 
     out = {}
     for k, v in params.items():
         if isinstance(v, dict) and "__dataclass__" in v:
             v = dict(v)
-            v = getattr(methods, v.pop("__dataclass__"))(**v)
+            name = v.pop("__dataclass__")
+            v = (getattr(methods, name, None) or getattr(adversarial, name))(**v)
         out[k] = v
     return out
 

@@ -187,7 +187,7 @@ def _html(run_dir, report, metrics, figures, hub, dictionary="?") -> str:
         rows.append(f"<tr><th>{m.upper()}</th>{cells}</tr>")
     settings = dict(report.get("settings", {}))
     if settings.get("init") != "adversarial":  # adversarial settings only where they acted
-        settings = {k: v for k, v in settings.items() if not k.startswith("adv_")}
+        settings.pop("adversarial", None)
     timings = report.get("timings_s", {})
     unsup = report.get("unsupervised")
     verdict = ""

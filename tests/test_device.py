@@ -11,6 +11,7 @@ from mapalign.methods import METHODS, make_solver
 from mapalign.refinement import RefineOptions, refine
 from mapalign.synthetic import make_pair
 from mapalign.unsupervised import UnsupervisedAligner, adversarial_init
+from mapalign.unsupervised.adversarial import AdversarialSchedule
 from mapalign.unsupervised.similarity import similarity_dictionary
 
 
@@ -91,8 +92,9 @@ def test_adversarial_steps_draw_on_the_device(pair, xp):
     src, tgt, _, _ = pair
     X, Z = to_device(_unit(src.vectors), xp), to_device(_unit(tgt.vectors), xp)
     strict_xp.reset()
-    W, hist = adversarial_init(X, Z, np.random.default_rng(0), epochs=2, epoch_size=320,
-                               hidden=32, criterion=lambda W: 0.0)
+    W, hist = adversarial_init(X, Z, np.random.default_rng(0),
+                               AdversarialSchedule(epochs=2, epoch_size=320, hidden=32),
+                               criterion=lambda W: 0.0)
     assert len(hist) == 2 and 0 <= hist[-1]["dis_accuracy"] <= 1
     if _strict(xp):
         # 2 epochs x 10 mapping steps x 5 discriminator steps: only the discriminator's

@@ -82,11 +82,11 @@ def test_report_names_its_dictionary_and_keeps_adversarial_settings_out(tmp_path
                              "--restarts", "1", "--null-draws", "1", "--similarity-vocab",
                              "200", "-o", str(tmp_path / "run"), "-q"])
     assert r.exit_code == 0, r.output
-    assert "adv_epochs" in (tmp_path / "run" / "report.json").read_text()  # recorded, not shown
+    assert '"epoch_size"' in (tmp_path / "run" / "report.json").read_text()  # recorded, not shown
     r = runner.invoke(main, ["report", str(tmp_path / "run"), "--dict", str(paths["test.txt"]),
                              "-o", str(tmp_path / "r.html"), "-q"])
     assert r.exit_code == 0, r.output
     page = (tmp_path / "r.html").read_text()
     assert f"Test dictionary {paths['test.txt']}" in page
-    assert "adv_" not in page
+    assert "epoch_size" not in page
     assert re.search(r"null level \d\.\d{4},", page)

@@ -8,6 +8,7 @@ from mapalign import Embeddings, evaluate_bdi
 from mapalign.cli import main
 from mapalign.synthetic import make_pair, vec_bytes
 from mapalign.unsupervised import UnsupervisedAligner, adversarial_init, mean_cosine_criterion
+from mapalign.unsupervised.adversarial import AdversarialSchedule
 from mapalign.unsupervised.adversarial import _bce_grad, _Discriminator
 from mapalign.unsupervised.criterion import convergence_test
 
@@ -137,8 +138,9 @@ def test_adversarial_keeps_w_orthogonal(easy):
     src, tgt, _, _ = easy
     X, Z = src.vectors / np.linalg.norm(src.vectors, axis=1, keepdims=True), tgt.vectors
     Z = Z / np.linalg.norm(Z, axis=1, keepdims=True)
-    W, history = adversarial_init(X, Z, np.random.default_rng(0), epochs=2, epoch_size=640,
-                                  hidden=64, criterion=lambda W: 0.0)
+    W, history = adversarial_init(X, Z, np.random.default_rng(0),
+                                  AdversarialSchedule(epochs=2, epoch_size=640, hidden=64),
+                                  criterion=lambda W: 0.0)
     assert len(history) == 2 and np.isfinite(history[-1]["dis_loss"])
     assert not np.allclose(W, np.eye(30))  # it moved
     np.testing.assert_allclose(W.T @ W, np.eye(30), atol=1e-2)
@@ -229,3 +231,41 @@ def test_refinement_stops_at_the_first_round_that_does_not_raise_the_criterion()
     opts = RefineOptions(rounds=5, stop_when_repeated=False)
     W, _, hist = refine(X, Z, make_solver("procrustes"), opts, rows=rows, criterion=criterion)
     assert len(hist) == 6 and np.array_equal(W, seen[5])
+
+
+def test_concurrent_procedures_change_no_number():
+    """Procedures run one at a time or side by side (each its own seeds, one BLAS thread
+    each): the same mapping, criterion, null draws and report."""
+    src, tgt, _, _ = make_pair(n_words=600, dim=20, noise=0.3, seed=5)
+    kw = dict(similarity_vocab=(300, 600), restarts=3, null_draws=2, keep_interval=2)
+    one = UnsupervisedAligner(n_jobs=1, **kw).fit(src, tgt)
+    two = UnsupervisedAligner(n_jobs=3, **kw).fit(src, tgt)
+    assert (one.n_jobs_, two.n_jobs_) == (1, 3)
+    np.testing.assert_array_equal(one.W_src_, two.W_src_)
+    assert one.criterion_ == two.criterion_
+    assert [d["criterion"] for d in one.null_draws_] == [d["criterion"] for d in two.null_draws_]
+    assert _untimed(one.restarts_) == _untimed(two.restarts_)
+    assert one.stopped_early_ == two.stopped_early_
+
+
+def _untimed(value):
+    if isinstance(value, dict):
+        return {k: _untimed(v) for k, v in value.items() if k != "seconds"}
+    if isinstance(value, list):
+        return [_untimed(v) for v in value]
+    return value
+
+
+def test_an_error_in_one_procedure_stops_the_fit():
+    src, tgt, _, _ = make_pair(n_words=300, dim=10, noise=0.3, seed=5)
+    seen = []
+
+    def progress(msg):
+        seen.append(msg)
+        if "null draw 1/2: self-learning" in msg:
+            raise KeyboardInterrupt  # as Ctrl-C would, inside a worker's progress line
+
+    with pytest.raises(KeyboardInterrupt):
+        UnsupervisedAligner(similarity_vocab=300, keep_interval=2, n_jobs=2).fit(
+            src, tgt, progress=progress)
+    assert not any("criterion" in m and m.startswith("restart") for m in seen)

@@ -2,11 +2,16 @@
 a linear map ``W`` (identity start) trained against a discriminator that tells mapped source
 vectors from target vectors; after every mapping step ``W`` is pulled back towards orthogonality
 (``W <- (1 + beta) W - beta W W^T W``). The epoch with the best unsupervised criterion is kept.
+
+Its settings form one :class:`AdversarialSchedule`; ``SCHEDULES`` names two: ``paper`` (the
+schedule of Conneau et al.: 5 epochs of 1,000,000 samples in batches of 32, two hidden layers
+of 2048, built for a GPU) and ``cpu`` (a fifth of the samples and 512 hidden units).
 """
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -67,24 +72,63 @@ def _bce_grad(logit, y):
     return loss, (p - y) / len(y)
 
 
-def adversarial_init(X, Z, rng, epochs=5, epoch_size=1_000_000, batch=32, dis_steps=5,
-                     hidden=2048, layers=2, input_dropout=0.1, smooth=0.1, dis_lr=0.1,
-                     map_lr=0.1, lr_decay=0.98, lr_shrink=0.5, min_lr=1e-6, beta=0.001,
-                     most_frequent=75000, criterion=None, log=None):
-    """Train ``W`` (``X @ W`` ~ target space) against a discriminator; returns the ``W`` of the
+@dataclass(frozen=True)
+class AdversarialSchedule:
+    """Everything adversarial training is told: how long, how big, how fast."""
+    epochs: int = 5
+    epoch_size: int = 1_000_000  # samples per epoch
+    batch: int = 32
+    dis_steps: int = 5  # discriminator steps per mapping step
+    hidden: int = 2048  # units of each hidden layer
+    layers: int = 2
+    input_dropout: float = 0.1
+    smooth: float = 0.1  # label smoothing
+    dis_lr: float = 0.1
+    map_lr: float = 0.1
+    lr_decay: float = 0.98  # per epoch
+    lr_shrink: float = 0.5  # of the mapping's rate when an epoch does not raise the criterion
+    min_lr: float = 1e-6
+    beta: float = 0.001  # the pull towards orthogonality
+    most_frequent: int = 75000  # words each side's samples are drawn from
+
+    def settings(self) -> dict:
+        return asdict(self)
+
+
+SCHEDULES = {"paper": AdversarialSchedule(),
+             "cpu": AdversarialSchedule(epoch_size=200_000, hidden=512)}
+
+
+def schedule_of(value) -> AdversarialSchedule:
+    """An :class:`AdversarialSchedule` from itself or from a name in ``SCHEDULES``."""
+    if isinstance(value, AdversarialSchedule):
+        return value
+    if value not in SCHEDULES:
+        raise ValueError(f"adversarial schedule must be one of {tuple(SCHEDULES)} or an "
+                         f"AdversarialSchedule, not {value!r}")
+    return SCHEDULES[value]
+
+
+def adversarial_init(X, Z, rng, schedule=SCHEDULES["paper"], criterion=None, log=None):
+    """Train ``W`` (``X @ W`` ~ target space) against a discriminator under ``schedule``
+    (an :class:`AdversarialSchedule` or a name in ``SCHEDULES``); returns the ``W`` of the
     epoch with the best ``criterion(W)`` and the per-epoch history. ``rng`` is a host
     generator that seeds the discriminator and the device generator of the training steps;
     losses and accuracies are summed on the device and read once per epoch."""
+    s = schedule_of(schedule)
+    epochs, batch, dis_steps, input_dropout = s.epochs, s.batch, s.dis_steps, s.input_dropout
+    dis_lr, map_lr, min_lr = s.dis_lr, s.map_lr, s.min_lr
     xp = get_array_module(X)
     d = X.shape[1]
     W = xp.eye(d, Z.shape[1], dtype=xp.float32)
-    dis = _Discriminator(d, hidden, layers, xp, rng)
+    dis = _Discriminator(d, s.hidden, s.layers, xp, rng)
     # every per-step random draw happens on the device: no host->device copy in the loop
     dev_rng = default_rng(xp, int(rng.integers(2 ** 31)))
-    n_x, n_z = min(most_frequent, len(X)), min(most_frequent, len(Z))
-    y = xp.concatenate([xp.full(batch, 1 - smooth), xp.full(batch, smooth)]).astype(xp.float32)
+    n_x, n_z = min(s.most_frequent, len(X)), min(s.most_frequent, len(Z))
+    y = xp.concatenate([xp.full(batch, 1 - s.smooth),
+                        xp.full(batch, s.smooth)]).astype(xp.float32)
     best_W, best_c, history = W.copy(), -np.inf, []
-    steps = max(1, epoch_size // batch)
+    steps = max(1, s.epoch_size // batch)
     shown = time.perf_counter()
     for epoch in range(epochs):
         loss_sum, correct, seen = 0.0, 0.0, 0  # device scalars, read once per epoch
@@ -111,7 +155,7 @@ def adversarial_init(X, Z, rng, epochs=5, epoch_size=1_000_000, batch=32, dis_st
             _, g = _bce_grad(dis.forward(xs @ W), 1 - y[:batch])
             _, g_in = dis.backward(g)
             W -= map_lr * (xs.T @ g_in)
-            W = (1 + beta) * W - beta * (W @ W.T) @ W
+            W = (1 + s.beta) * W - s.beta * (W @ W.T) @ W
         c = criterion(W) if criterion else float("nan")
         dis_loss, dis_acc = float(loss_sum) / max(1, seen // len(y)), float(correct) / max(1, seen)
         history.append({"epoch": epoch + 1, "dis_loss": dis_loss, "dis_accuracy": dis_acc,
@@ -122,7 +166,7 @@ def adversarial_init(X, Z, rng, epochs=5, epoch_size=1_000_000, batch=32, dis_st
                 f"accuracy {dis_acc:.3f}, criterion {c:.4f}")
         if c > best_c:
             best_W, best_c = W.copy(), c
-        elif map_lr * lr_shrink >= min_lr:  # plateau of the criterion: shrink
-            map_lr *= lr_shrink
-        dis_lr, map_lr = max(min_lr, dis_lr * lr_decay), max(min_lr, map_lr * lr_decay)
+        elif map_lr * s.lr_shrink >= min_lr:  # plateau of the criterion: shrink
+            map_lr *= s.lr_shrink
+        dis_lr, map_lr = max(min_lr, dis_lr * s.lr_decay), max(min_lr, map_lr * s.lr_decay)
     return best_W, history
