@@ -142,6 +142,9 @@ def _moved_options(f):
 @click.option("--dict", "dictionary", type=click.Path(exists=True, dir_okay=False),
               help="Seed dictionary, 'source target' per line (MUSE format).")
 @click.option("--unsupervised", is_flag=True, help="Learn the mapping with no dictionary.")
+@click.option("--semi-supervised", is_flag=True,
+              help="With --dict: self-learning started from its pairs (for 25-500 pairs), "
+                   "seed pairs kept in every round, instead of fitting them alone.")
 @click.option("-o", "--out", "run_dir", required=True, type=click.Path(),
               help="Run directory to write (RUN).")
 @click.option("--method", type=click.Choice(METHODS), default="multistep", show_default=True,
@@ -193,7 +196,8 @@ def _moved_options(f):
 @_no_swap_check
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr/stdout.")
-def fit(src, tgt, dictionary, unsupervised, run_dir, method, refine, normalize, max_vocab, fmt,
+def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, refine, normalize,
+        max_vocab, fmt,
         encoding_errors, device, seed, init, restarts, similarity_vocab, null_draws, strict,
         adv_schedule, adv_epochs, adv_epoch_size, adv_hidden, n_jobs, force, allow_swapped,
         as_json, quiet):
@@ -202,6 +206,15 @@ def fit(src, tgt, dictionary, unsupervised, run_dir, method, refine, normalize, 
 
     if bool(dictionary) == bool(unsupervised):
         raise click.UsageError("give --dict TRAIN or --unsupervised (exactly one)")
+    if semi_supervised:
+        if not dictionary:
+            raise click.UsageError("--semi-supervised starts from seed pairs: give --dict FEW")
+        given = [f"--{n}" for n in ("method", "refine") if click.get_current_context()
+                 .get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise click.UsageError(f"{' and '.join(given)}: supervised fits only; "
+                                   "--semi-supervised self-learns, then solves the "
+                                   "multi-step framework once")
     try:
         sim_vocab = tuple(int(v) for v in similarity_vocab.split(","))
         if not sim_vocab or min(sim_vocab) < 2:
@@ -224,7 +237,7 @@ def fit(src, tgt, dictionary, unsupervised, run_dir, method, refine, normalize, 
                          force=force, unsupervised_options=options,
                          progress_factory=_progress_factory(quiet),
                          echo=None if quiet else _echo_err, argv=sys.argv,
-                         allow_swapped=allow_swapped)
+                         allow_swapped=allow_swapped, semi_supervised=semi_supervised)
     unsup = report.get("unsupervised")
     if unsup:
         test = unsup["convergence_test"]
@@ -252,6 +265,11 @@ def fit(src, tgt, dictionary, unsupervised, run_dir, method, refine, normalize, 
         if seed_info:
             click.echo(f"seed pairs used {seed_info['pairs_used']}/{seed_info['pairs']} "
                        f"({seed_info['pairs_oov']} dropped: a word out of vocabulary)")
+        if "self_learning" in report:
+            check = report.get("heldout_check")
+            click.echo(f"self-learning: {report['self_learning']['rounds']} rounds; " + (
+                f"check: CSLS P@1 {check['p@1']:.1f} on {check['words']} held-out seed "
+                "source words" if check else "no held-out check (too few seed words)"))
         choice = report.get("refine_choice")
         if choice:
             click.echo(f"refinement rounds: {choice['rounds']} ({choice['chosen_by']})")

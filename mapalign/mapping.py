@@ -124,6 +124,33 @@ class Mapping(Params):
                 for row_i, row_v in zip(idx, scores)]
 
 
+def heldout_split(s_rows, t_rows, fraction: float):
+    """``(is_held, gold)``: which seed pairs belong to the least frequent ``fraction`` of the
+    seed source words (at least one word), and those words' seed targets ``{row: {rows}}``.
+
+    The least frequent words are held out because test dictionaries are built the same way
+    (test words rarer than training words), and what a fit does for rarer words is the
+    question (a random split of frequent words says little about it)."""
+    words = np.unique(s_rows)  # sorted: rows are in frequency order
+    held = words[len(words) - max(1, int(round(fraction * len(words)))):]
+    is_held = np.isin(s_rows, held)
+    gold = {}
+    for i, j in zip(s_rows[is_held].tolist(), t_rows[is_held].tolist()):
+        gold.setdefault(i, set()).add(j)
+    return is_held, gold
+
+
+def heldout_precision(X, Z, W_src, W_tgt, gold: dict, n_sources: int, csls_k: int = 10,
+                      budget: int = DEFAULT_BUDGET) -> float:
+    """CSLS P@1 (percent) of the source rows in ``gold`` against all of ``Z``, the penalties of
+    the targets from the first ``n_sources`` mapped source rows."""
+    xp = get_array_module(X)
+    queries = sorted(gold)
+    idx, _ = nearest(X[to_device(np.array(queries), xp)] @ W_src, Z @ W_tgt, 1, "csls", csls_k,
+                     sources=X[:n_sources] @ W_src, budget=budget)
+    return float(100 * np.mean([idx[n, 0] in gold[q] for n, q in enumerate(queries)]))
+
+
 def _jsonable_params(params: dict) -> dict:
     return {k: ({"__dataclass__": type(v).__name__, **dataclasses.asdict(v)}
                 if dataclasses.is_dataclass(v) else list(v) if isinstance(v, tuple) else v)
@@ -276,24 +303,11 @@ class SupervisedAligner(Mapping):
 
     def _choose_rounds(self, X, Z, solve, s_rows, t_rows, log=None):
         """Rounds of refinement by P@1 on held-out seed source words."""
-        xp = get_array_module(X)
-        # the least frequent seed words are held out: test dictionaries are built the same
-        # way (test words rarer than training words), and what refinement does for rarer
-        # words is the question (a random split of frequent words says little about it)
-        words = np.unique(s_rows)  # sorted: rows are in frequency order
-        held = words[len(words) - max(1, int(round(self.holdout * len(words)))):]
-        is_held = np.isin(s_rows, held)
-        gold = {}
-        for i, j in zip(s_rows[is_held], t_rows[is_held]):
-            gold.setdefault(int(i), set()).add(int(j))
-        queries = np.array(sorted(gold))
-        n_s = min(self.refine_vocab, X.shape[0])
+        is_held, gold = heldout_split(s_rows, t_rows, self.holdout)
 
         def heldout_p1(W_src, W_tgt):
-            S = X[:n_s] @ W_src
-            idx, _ = nearest(X[to_device(queries, xp)] @ W_src, Z @ W_tgt, 1, "csls",
-                             self.csls_k, sources=S, budget=self.budget)
-            return float(100 * np.mean([idx[n, 0] in gold[q] for n, q in enumerate(queries)]))
+            return heldout_precision(X, Z, W_src, W_tgt, gold, min(self.refine_vocab, len(X)),
+                                     self.csls_k, self.budget)
 
         _, _, hist = self._refine(X, Z, solve, s_rows[~is_held], t_rows[~is_held],
                                   self.max_refine, criterion=heldout_p1,
@@ -304,9 +318,9 @@ class SupervisedAligner(Mapping):
         rounds = -best[1]
         if log:
             log(f"choosing rounds: {rounds} (held-out P@1 {best[0]:.2f} on "
-                f"{len(queries)} least frequent seed words; ties go to fewer rounds)")
+                f"{len(gold)} least frequent seed words; ties go to fewer rounds)")
         return rounds, {"rounds": rounds, "chosen_by": "held-out least frequent seed words",
-                        "heldout_words": int(len(queries)),
+                        "heldout_words": len(gold),
                         "heldout_p@1_by_round": [h["criterion"] for h in hist
                                                   if "criterion" in h]}
 

@@ -10,7 +10,9 @@ Its options cover every use in mapalign:
 * stochastic self-learning (Artetxe, Labaka & Agirre, 2018, ACL): best matches in both
   directions (their union), each score dropped with probability ``1 - keep``; ``keep`` grows by
   ``keep_multiplier`` once the objective (mean CSLS of the induced pairs) has not improved for
-  ``patience`` rounds, and the loop ends when that happens at ``keep = 1``.
+  ``patience`` rounds, and the loop ends when that happens at ``keep = 1``;
+* self-learning from a few seed pairs (``keep = 1``, ``until_flat``): the same loop without
+  drops, seed pairs kept, ending once the objective has not improved for ``patience`` rounds.
 
 The loop runs on numpy or cupy arrays alike; per round it reads one scalar back to the host.
 """
@@ -27,7 +29,7 @@ from .retrieval import DEFAULT_BUDGET, csls_best_both
 
 @dataclass
 class RefineOptions:
-    rounds: int = 5  # upper bound on rounds (stochastic mode: on rounds per keep level too)
+    rounds: int = 5  # upper bound on rounds (self-learning: 100 x rounds)
     vocab: int = 15000  # dictionary induction among this many most frequent words per side
     csls_k: int = 10
     induction: str = "mutual"  # "mutual" or "union" (both directions)
@@ -37,6 +39,7 @@ class RefineOptions:
     threshold: float = 1e-6
     stop_when_repeated: bool = True
     stop_when_no_gain: bool = False  # with a criterion: stop at the first round not above the best
+    until_flat: bool = False  # keep = 1: stop once the objective stops rising (as self-learning)
     budget: int = DEFAULT_BUDGET
 
 
@@ -93,8 +96,8 @@ def refine(X, Z, solve: Callable, opts: RefineOptions, *, rows=None, W=None, see
             log(f"refinement: round 0 (no refinement), criterion {c:.4f}")
     keep = opts.keep
     best_obj, last_gain, previous = -np.inf, 0, None
-    stochastic = opts.keep < 1
-    max_rounds = opts.rounds * 100 if stochastic else opts.rounds
+    self_learning = opts.keep < 1 or opts.until_flat
+    max_rounds = opts.rounds * 100 if self_learning else opts.rounds
     for it in range(1, max_rounds + 1):
         local = RefineOptions(**{**opts.__dict__, "keep": keep})
         i, j, obj = induce(X[:n] @ W_src, Z[:m] @ W_tgt, local, rng)
@@ -103,13 +106,16 @@ def refine(X, Z, solve: Callable, opts: RefineOptions, *, rows=None, W=None, see
                                  xp.concatenate([j, seed_rows[1]]), Z.shape[0], xp)
         obj = float(obj)
         entry = {"round": it, "pairs": int(len(i)), "objective": obj}
-        if stochastic:
+        if self_learning:
             entry["keep"] = keep
             if obj - best_obj > opts.threshold:
                 best_obj, last_gain = obj, it
             if it - last_gain >= opts.patience:
                 if keep >= 1:
                     history.append(entry)
+                    if log:
+                        log(f"self-learning: round {it}, objective {obj:.4f}: no gain for "
+                            f"{opts.patience} rounds, stopped")
                     break
                 keep, last_gain = min(1.0, keep * opts.keep_multiplier), it
                 if log:
@@ -134,7 +140,7 @@ def refine(X, Z, solve: Callable, opts: RefineOptions, *, rows=None, W=None, see
                         f"{best[3]}'s {best[2]:.4f}: stopped, round {best[3]} kept")
                 break
         history.append(entry)
-        if log and not stochastic:
+        if log and not self_learning:
             log(f"refinement: round {it}, {entry['pairs']} pairs"
                 + (f", criterion {entry['criterion']:.4f}" if criterion else ""))
     if best is not None:

@@ -24,6 +24,7 @@ from .export import OutputExistsError, atomic_set, check_output_dir, write_dicti
     write_json, write_npy, write_vec, write_word2vec_binary
 from .loading import Embeddings, check_words, load_dictionary, load_embeddings, lookup_word
 from .mapping import SupervisedAligner, induce_entries, model_report
+from .semi_supervised import SemiSupervisedAligner
 from .retrieval import nearest
 from .store import (REPORT, _rows_hint, check_inputs, checked_input, collect_warnings,
                     file_info, load_run, load_run_inputs, save_model, update_report)
@@ -57,7 +58,7 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
             method="multistep", refine="auto", normalize="unit,center,unit", max_vocab=200000,
             fmt="auto", encoding_errors="strict", device="cpu", seed=0, force=False,
             unsupervised_options: Optional[dict] = None, progress_factory=None, echo=None,
-            argv=None, allow_swapped=False) -> dict:
+            argv=None, allow_swapped=False, semi_supervised=False) -> dict:
     """Load both sides, fit, and write ``run_dir``. Returns the report.
 
     ``progress_factory(label, length)`` may return a context manager yielding a callable that
@@ -65,6 +66,8 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
     """
     if (dictionary is None) == (not unsupervised):
         raise ValueError("give a seed dictionary, or ask for an unsupervised fit (not both)")
+    if semi_supervised and dictionary is None:
+        raise ValueError("a semi-supervised fit starts from a seed dictionary: give one")
     # cheap checks first: nothing expensive runs before the output, the device and the
     # dictionary are known to be usable
     check_output_dir(run_dir)
@@ -101,6 +104,13 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
             **schedule_of(model.adversarial).settings())
         with watch("fit"):
             model.fit(src, tgt, progress=echo)
+    elif semi_supervised:
+        inputs["dictionary"] = dict(file_info(dictionary), pairs=len(pairs))
+        model = SemiSupervisedAligner(normalize=normalize, device=device, seed=seed)
+        settings.update(mode="semi-supervised", **{k: v for k, v in model.get_params().items()
+                                                   if k != "budget"})
+        with watch("fit"), collect_warnings(warned, echo):
+            model.fit(src, tgt, pairs, progress=echo, allow_swapped=allow_swapped)
     else:
         inputs["dictionary"] = dict(file_info(dictionary), pairs=len(pairs))
         model = SupervisedAligner(method=method, refine=refine, normalize=normalize,

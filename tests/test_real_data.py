@@ -4,7 +4,10 @@ import os
 
 import pytest
 
-from mapalign import SupervisedAligner, evaluate_bdi, load_dictionary, load_embeddings
+import numpy as np
+
+from mapalign import (SemiSupervisedAligner, SupervisedAligner, evaluate_bdi, load_dictionary,
+                      load_embeddings)
 from mapalign.unsupervised import UnsupervisedAligner
 
 from conftest import real_data
@@ -79,3 +82,14 @@ def test_collapsed_zh_en_run_is_not_called_converged(zh_en):
     model = UnsupervisedAligner(similarity_vocab=4000, restarts=1, seed=0).fit(src, tgt)
     assert evaluate_bdi(model, src, tgt, test)["csls"]["p@1"] < 10
     assert model.converged_ is False
+
+
+@pytest.mark.parametrize("pair,bar", [("es-en", 62.5), ("zh-en", 56.5)])
+def test_semi_supervised_from_100_pairs(pair, bar, es_en, zh_en):
+    """Self-learning from 100 random train pairs (seeded draw) reaches the unsupervised
+    quality; the held-out check does not warn."""
+    src, tgt, train, test = {"es-en": es_en, "zh-en": zh_en}[pair]
+    few = [train[i] for i in np.random.default_rng(1).choice(len(train), 100, replace=False)]
+    model = SemiSupervisedAligner().fit(src, tgt, few)
+    assert model.heldout_check_["p@1"] >= 5
+    assert evaluate_bdi(model, src, tgt, test)["csls"]["p@1"] >= bar

@@ -269,3 +269,59 @@ def test_an_error_in_one_procedure_stops_the_fit():
         UnsupervisedAligner(similarity_vocab=300, keep_interval=2, n_jobs=2).fit(
             src, tgt, progress=progress)
     assert not any("criterion" in m and m.startswith("restart") for m in seen)
+
+
+# -- self-learning from a few seed pairs (semi-supervised) ---------------------------------
+
+@pytest.fixture(scope="module")
+def few_seeds(easy):
+    src, tgt, train, test = easy
+    return [train[i] for i in np.random.default_rng(0).choice(len(train), 25, replace=False)]
+
+
+def test_semi_supervised_beats_its_seeds_alone(easy, few_seeds):
+    from mapalign import SemiSupervisedAligner, SupervisedAligner
+
+    src, tgt, _, test = easy
+    semi = SemiSupervisedAligner().fit(src, tgt, few_seeds)
+    alone = SupervisedAligner("procrustes", refine=0).fit(src, tgt, few_seeds)
+    p_semi = evaluate_bdi(semi, src, tgt, test)["csls"]["p@1"]
+    p_alone = evaluate_bdi(alone, src, tgt, test)["csls"]["p@1"]
+    assert p_semi > 95 and p_semi > p_alone + 5, (p_semi, p_alone)
+    assert semi.heldout_check_["words"] == 5 and semi.heldout_check_["p@1"] >= 60
+    assert semi.history_[-1]["pairs"] >= len(few_seeds)
+    assert len(semi.history_) > semi.patience  # it stopped for want of gain, not at once
+
+
+def test_semi_supervised_from_wrong_seeds_warns(hard):
+    from mapalign import SemiSupervisedAligner
+
+    src, tgt, _, _ = hard
+    rng = np.random.default_rng(3)
+    wrong = [(src.words[i], tgt.words[j]) for i, j in zip(rng.integers(0, 1000, 40),
+                                                          rng.integers(0, 1000, 40))]
+    with pytest.warns(UserWarning, match="wrong solution"):
+        model = SemiSupervisedAligner().fit(src, tgt, wrong)
+    assert model.heldout_check_["p@1"] < 5
+
+
+def test_semi_supervised_cli_round_trip(tmp_path, easy, few_seeds):
+    src, tgt, _, test = easy
+    paths = write_inputs(tmp_path, {"s.vec": src, "t.vec": tgt},
+                         {"few.txt": few_seeds, "test.txt": test})
+    runner = CliRunner()
+    args = ["fit", str(paths["s.vec"]), str(paths["t.vec"]), "--dict", str(paths["few.txt"]),
+            "--semi-supervised", "-o", str(tmp_path / "run")]
+    r = runner.invoke(main, args + ["--json"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output[r.output.index("{"):])
+    assert report["settings"]["mode"] == "semi-supervised"
+    assert report["heldout_check"]["words"] == 5 and report["self_learning"]["rounds"] >= 1
+    from mapalign import SemiSupervisedAligner, load
+
+    assert isinstance(load(tmp_path / "run"), SemiSupervisedAligner)
+    r = runner.invoke(main, args + ["--method", "procrustes", "--force"])
+    assert r.exit_code == 2 and "--method: supervised fits only" in r.output
+    r = runner.invoke(main, ["fit", str(paths["s.vec"]), str(paths["t.vec"]), "--unsupervised",
+                             "--semi-supervised", "-o", str(tmp_path / "run2")])
+    assert r.exit_code == 2 and "give --dict" in r.output
