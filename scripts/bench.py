@@ -5,6 +5,7 @@ subprocess so that its peak RSS (ru_maxrss) is its own.
     python scripts/bench.py                      # everything, CPU (and GPU if CuPy sees one)
     python scripts/bench.py --only supervised    # every method on es-en and zh-en
     python scripts/bench.py --only unsupervised --seeds 0,1,2,3,4   # inits x pairs x seeds
+    python scripts/bench.py --only semi          # --semi-supervised from 100 and 25 pairs
     python scripts/bench.py --only retrieval --n 50000
     python scripts/bench.py --only e2e           # fit/translate/evaluate/export, 200k x 300
     python scripts/bench.py --only passes        # one CSLS pass against a bare matmul
@@ -73,7 +74,16 @@ def stage_shared(args):
     test = ma.load_dictionary(os.path.join(folder, f"{args.pair}.test.txt"))
     out["load_s"] = time.perf_counter() - t
     t, c = time.perf_counter(), _cpu_s()
-    if args.config.startswith("unsupervised"):
+    if args.config.startswith("semi"):  # semi:N:DRAW, N random train pairs of draw DRAW
+        import numpy as np
+
+        _, n, draw = args.config.split(":")
+        few = [train[i] for i in np.random.default_rng(int(draw)).choice(len(train), int(n),
+                                                                         replace=False)]
+        model = ma.SemiSupervisedAligner(device=args.device).fit(src, tgt, few)
+        out["heldout_p1"] = model.heldout_check_ and model.heldout_check_["p@1"]
+        out["rounds"] = len(model.history_)
+    elif args.config.startswith("unsupervised"):
         from mapalign.unsupervised import UnsupervisedAligner
 
         init = args.config.split(":")[1]
@@ -347,7 +357,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n", type=int, default=200000)
     ap.add_argument("--dim", type=int, default=300)
-    ap.add_argument("--only", choices=["supervised", "unsupervised", "retrieval", "passes",
+    ap.add_argument("--only", choices=["supervised", "unsupervised", "semi", "retrieval", "passes",
                                        "e2e", "multi", "family", "write"])
     ap.add_argument("--langs", type=int, default=8, help="languages of the generated family")
     ap.add_argument("--family-n", type=int, default=50000, help="words per family language")
@@ -389,6 +399,14 @@ def main():
                         rows.append(dict(stage=f"{pair} unsupervised {init} seed {seed}",
                                          device=device, **r))
                         _progress(rows[-1])
+    if args.only in (None, "semi"):
+        for pair in args.pairs.split(","):
+            for n in (100, 25):
+                for draw in (0, 1, 2):
+                    r = run_stage("shared", ["--pair", pair, "--config", f"semi:{n}:{draw}"])
+                    rows.append(dict(stage=f"{pair} semi-supervised, {n} train pairs, draw "
+                                           f"{draw}", device="cpu", **r))
+                    _progress(rows[-1])
     if args.only in (None, "passes"):
         for device in devices:
             r = run_stage("passes", ["--n", str(min(args.n, 50000)), "--dim", str(args.dim),
