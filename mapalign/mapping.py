@@ -23,6 +23,7 @@ from .normalize import apply_normalization, normalize
 from .params import Params
 from .refinement import RefineOptions, refine
 from .retrieval import DEFAULT_BUDGET, mutual_nearest, nearest
+from .store import read_run, write_run
 
 class Mapping(Params):
     """What every aligner shares once fitted: normalisation, the two matrices, transforms.
@@ -52,9 +53,7 @@ class Mapping(Params):
     def save(self, path) -> str:
         """Write this fitted model as a run directory's model (``mapping.npz`` and a
         ``report.json`` with its class and parameters); :func:`mapalign.load` reads it back."""
-        from .store import save_model
-
-        save_model(path, self, model_report(self))
+        save_run(path, self, model_report(self))
         return os.fspath(path)
 
     def _prepare(self, src: Embeddings, tgt: Embeddings):
@@ -182,13 +181,27 @@ def model_report(model: Mapping) -> dict:
             "settings": {"normalize": model.normalize}, "inputs": {}}
 
 
+def save_run(run_dir, model: Mapping, report: dict, overwrite: bool = True):
+    """Write ``model``'s matrices and normalisation means with ``report`` as a run."""
+    means = {side: np.array(getattr(model, f"{side}_means_"), dtype=np.float32)
+             .reshape(-1, getattr(model, f"W_{side}_").shape[0]) for side in ("src", "tgt")}
+    write_run(run_dir, dict(W_src=model.W_src_, W_tgt=model.W_tgt_, src_means=means["src"],
+                            tgt_means=means["tgt"]), report, overwrite=overwrite,
+              shape_src=list(model.W_src_.shape), shape_tgt=list(model.W_tgt_.shape))
+
+
+def load_run(run_dir) -> Tuple[Mapping, dict]:
+    """``(mapping, report)`` of a two-language run directory."""
+    z, report = read_run(run_dir)
+    return Mapping.from_arrays(z["W_src"], z["W_tgt"], report["settings"]["normalize"],
+                               list(z["src_means"]), list(z["tgt_means"])), report
+
+
 def load(path) -> Mapping:
     """A model saved with ``save`` (or a run directory written by ``mapalign fit``): the
     aligner's class with its parameters and fitted matrices where the report names them,
     otherwise a plain :class:`Mapping`."""
     import importlib
-
-    from .store import load_run
 
     mapping, report = load_run(path)
     info = report.get("model") or {}

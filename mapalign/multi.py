@@ -41,6 +41,7 @@ from .normalize import apply_normalization, normalize
 from .params import Params
 from .refinement import RefineOptions, induce, refine
 from .scheduler import open_scheduler
+from .store import read_run, write_run
 from .unsupervised.criterion import mean_cosine_criterion
 
 MULTI_METHODS = ("hub", "gpa", "joint")
@@ -333,58 +334,23 @@ class MultiAligner(Params):
 
 
 def save_multi(run_dir, model: MultiAligner, report: dict):
-    """``RUN/multi.npz`` (each language's map, hub map and normalisation means) and
-    ``RUN/report.json``, written atomically, the report last with the arrays' checksum."""
-    import hashlib
-    import io
-    import os
-
-    from .export import atomic_file, write_json
-
+    """Write each language's map, hub map and normalisation means with ``report`` as a
+    multilingual run."""
     arrays = {}
     for lang in model.languages_:
         arrays[f"W__{lang}"] = model.maps_[lang]
         arrays[f"H__{lang}"] = model.hub_maps_[lang]
         arrays[f"M__{lang}"] = np.array(model.means_[lang], dtype=np.float32).reshape(
             -1, model.maps_[lang].shape[0])
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    data = buf.getvalue()
-    with atomic_file(os.path.join(run_dir, "multi.npz")) as f:
-        f.write(data)
-    report["mapping"] = {"file": "multi.npz", "sha256": hashlib.sha256(data).hexdigest()}
-    write_json(os.path.join(run_dir, "report.json"), report)
+    write_run(run_dir, arrays, report, multi=True)
 
 
 def load_multi(run_dir) -> Tuple[MultiAligner, dict]:
-    import hashlib
-    import json
-    import os
-
-    from .loading import FormatError
-
-    path = os.path.join(run_dir, "report.json")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{run_dir}: no report.json (not a run directory)")
-    try:
-        with open(path, encoding="utf-8") as f:
-            report = json.load(f)
-    except ValueError as e:
-        raise FormatError(path, None, f"not valid JSON: {e}") from None
-    if not isinstance(report, dict) or "multi" not in report:
-        if isinstance(report, dict) and "mapping" in report:
-            raise ValueError(f"{run_dir} is a two-language run (fit): use evaluate, export or "
-                             "translate (without --from/--to)")
-        raise FormatError(path, None, "not a multilingual run (fit it with mapalign fit-multi)")
-    npz = os.path.join(run_dir, "multi.npz")
-    with open(npz, "rb") as f:
-        data = f.read()
-    if hashlib.sha256(data).hexdigest() != report["mapping"]["sha256"]:
-        raise ValueError(f"{npz} does not match {path} (an interrupted overwrite?): fit again")
+    """``(model, report)`` of a multilingual run directory."""
+    z, report = read_run(run_dir, multi=True)
     model = MultiAligner(**report["model"]["params"])
-    with np.load(npz) as z:
-        model.languages_ = report["multi"]["languages"]
-        model.maps_ = {lang: z[f"W__{lang}"] for lang in model.languages_}
-        model.hub_maps_ = {lang: z[f"H__{lang}"] for lang in model.languages_}
-        model.means_ = {lang: list(z[f"M__{lang}"]) for lang in model.languages_}
+    model.languages_ = report["multi"]["languages"]
+    model.maps_ = {lang: z[f"W__{lang}"] for lang in model.languages_}
+    model.hub_maps_ = {lang: z[f"H__{lang}"] for lang in model.languages_}
+    model.means_ = {lang: list(z[f"M__{lang}"]) for lang in model.languages_}
     return model, report

@@ -26,7 +26,8 @@ from .evaluation import evaluate_bdi
 from .export import atomic_file
 from .loading import Embeddings, index_pairs, load_dictionary
 from .retrieval import nearest
-from .store import check_inputs, load_run, load_run_inputs
+from .mapping import load_run
+from .store import check_inputs, load_run_inputs
 
 _HUB_QUERIES = 10000
 

@@ -23,11 +23,11 @@ from .evaluation import evaluate_bdi
 from .export import OutputExistsError, atomic_set, check_output_dir, write_dictionary, \
     write_json, write_npy, write_vec, write_word2vec_binary
 from .loading import Embeddings, check_words, load_dictionary, load_embeddings, lookup_word
-from .mapping import SupervisedAligner, induce_entries, model_report
+from .mapping import SupervisedAligner, induce_entries, load_run, model_report, save_run
 from .semi_supervised import SemiSupervisedAligner
 from .retrieval import nearest
 from .store import (REPORT, _rows_hint, check_inputs, checked_input, collect_warnings,
-                    file_info, load_run, load_run_inputs, save_model, update_report)
+                    file_info, load_run_inputs, update_report)
 
 
 def versions() -> dict:
@@ -140,7 +140,7 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
         import shutil
 
         shutil.rmtree(os.path.join(run_dir, "cache"), ignore_errors=True)  # the old fit's
-        save_model(run_dir, model, report, overwrite=True)
+        save_run(run_dir, model, report, overwrite=True)
     report["timings_s"] = watch.seconds
     write_json(report_path, report)
     return report

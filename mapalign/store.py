@@ -1,8 +1,9 @@
-"""Run-directory storage: what ``fit`` (or ``model.save``) writes and every later command
-reads.
+"""Run-directory storage: what ``fit``/``fit-multi`` (or ``model.save``) write and every later
+command reads. The models say which arrays they are (:func:`mapalign.mapping.save_run`,
+:func:`mapalign.multi.save_multi`); this module says how a run holds them.
 
-A run directory holds ``mapping.npz`` (the two matrices and the normalisation means) and
-``report.json`` (inputs with sizes, modification times and checksums, settings, seed, timings,
+A run directory holds ``mapping.npz`` (a two-language run's matrices and normalisation means;
+``multi.npz`` for a multilingual run) and ``report.json`` (inputs with sizes, modification times and checksums, settings, seed, timings,
 metrics, versions). ``report.json`` is written last and records the checksum of
 ``mapping.npz``, so a run interrupted while being overwritten is detected rather than used.
 ``RUN/cache/`` (see :mod:`mapalign.cache`) keeps what later commands reuse.
@@ -21,15 +22,14 @@ import numpy as np
 
 from .export import atomic_file, write_json
 from .loading import FormatError, load_embeddings
-from .mapping import Mapping
-
 
 REPORT = "report.json"
+MAPPING = "mapping.npz"  # a two-language run's arrays
+MULTI = "multi.npz"  # a multilingual run's arrays
 
 
 class NotTwoLanguageRun(ValueError):
     """A two-language command was given a multilingual run directory."""
-MAPPING = "mapping.npz"
 
 
 def sha256(path, block=1 << 22) -> str:
@@ -68,18 +68,19 @@ def collect_warnings(sink: List[str], echo: Optional[Callable[[str], None]] = No
             echo(f"warning: {w.message}")
 
 
-def save_model(run_dir, model: Mapping, report: dict, overwrite: bool = True):
+def write_run(run_dir, arrays: dict, report: dict, multi: bool = False, overwrite: bool = True,
+              **mapping_info):
+    """Write a run's ``arrays`` (``mapping.npz``, or ``multi.npz`` for a multilingual run) and
+    then ``report.json``, each atomically; the report records the arrays' checksum (and
+    ``mapping_info``) under ``mapping``."""
+    name = MULTI if multi else MAPPING
     buf = io.BytesIO()
-    means = {side: np.array(getattr(model, f"{side}_means_"), dtype=np.float32)
-             .reshape(-1, getattr(model, f"W_{side}_").shape[0]) for side in ("src", "tgt")}
-    np.savez(buf, W_src=model.W_src_, W_tgt=model.W_tgt_, src_means=means["src"],
-             tgt_means=means["tgt"])
+    np.savez(buf, **arrays)
     data = buf.getvalue()
-    with atomic_file(os.path.join(run_dir, MAPPING), "wb", overwrite) as f:
+    with atomic_file(os.path.join(run_dir, name), "wb", overwrite) as f:
         f.write(data)
-    report["mapping"] = {"file": MAPPING, "sha256": hashlib.sha256(data).hexdigest(),
-                         "shape_src": list(model.W_src_.shape),
-                         "shape_tgt": list(model.W_tgt_.shape)}
+    report["mapping"] = {"file": name, "sha256": hashlib.sha256(data).hexdigest(),
+                         **mapping_info}
     write_json(os.path.join(run_dir, REPORT), report, overwrite=True)
 
 
@@ -94,8 +95,10 @@ def _rows_hint(path, max_vocab):
     return max_vocab
 
 
-def load_run(run_dir):
-    """``(mapping, report)`` of a run directory; checks that the two belong together."""
+def read_run(run_dir, multi: bool = False):
+    """``(arrays, report)`` of a two-language run (or, ``multi``, of a multilingual one);
+    checks that the report is a run report, that the run is of the kind asked for (naming the
+    commands for the other kind) and that the arrays are the ones the report recorded."""
     report_path = os.path.join(run_dir, REPORT)
     if not os.path.exists(report_path):
         raise FileNotFoundError(f"{run_dir}: no {REPORT} (not a run directory, or its fit "
@@ -113,20 +116,23 @@ def load_run(run_dir):
     if missing:
         raise FormatError(report_path, None, "not a mapalign run report (no "
                           f"{', '.join(repr(k) for k in missing)} entry)")
-    path = os.path.join(run_dir, MAPPING)
-    if "multi" in report or os.path.exists(os.path.join(run_dir, "multi.npz")):
+    is_multi = "multi" in report or os.path.exists(os.path.join(run_dir, MULTI))
+    if is_multi and not multi:
         raise NotTwoLanguageRun(f"{run_dir} is a multilingual run (fit-multi): use "
                                 "evaluate-multi, export-multi, or translate --from LANG --to "
                                 "LANG")
+    if multi and not is_multi:
+        raise ValueError(f"{run_dir} is a two-language run (fit): use evaluate, export or "
+                         "translate (without --from/--to)")
+    path = os.path.join(run_dir, MULTI if multi else MAPPING)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: the run's mapping is missing: fit again")
     if sha256(path) != report["mapping"].get("sha256"):
         raise ValueError(f"{path} does not match {report_path} (an interrupted overwrite?): "
                          "fit again")
     with np.load(path) as z:
-        model = Mapping.from_arrays(z["W_src"], z["W_tgt"], report["settings"]["normalize"],
-                                    list(z["src_means"]), list(z["tgt_means"]))
-    return model, report
+        arrays = {k: z[k] for k in z.files}
+    return arrays, report
 
 
 def checked_input(info: dict, what: str, moved=None, full: bool = False, hint: str = "") -> str:
