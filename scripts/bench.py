@@ -6,6 +6,7 @@ subprocess so that its peak RSS (ru_maxrss) is its own.
     python scripts/bench.py --only supervised    # every method on es-en and zh-en
     python scripts/bench.py --only unsupervised --seeds 0,1,2,3,4   # inits x pairs x seeds
     python scripts/bench.py --only semi          # --semi-supervised from 100 and 25 pairs
+    python scripts/bench.py --only unsupervised-large   # defaults on a generated 200k x 300 pair
     python scripts/bench.py --only retrieval --n 50000
     python scripts/bench.py --only e2e           # fit/translate/evaluate/export, 200k x 300
     python scripts/bench.py --only passes        # one CSLS pass against a bare matmul
@@ -110,6 +111,30 @@ def stage_shared(args):
     t = time.perf_counter()
     res = ma.evaluate_bdi(model, src, tgt, test, device=args.device)
     out["evaluate_s"] = time.perf_counter() - t
+    out.update({f"{m}_{k}": res[m][k] for m in ("nn", "csls") for k in ("p@1", "p@5", "p@10")})
+    return out
+
+
+def stage_unsupervised_large(args):
+    """``UnsupervisedAligner`` with its defaults on a generated pair of args.n words x
+    args.dim (the e2e stage's pair), as ``fit --unsupervised`` runs it after loading."""
+    import mapalign as ma
+    from mapalign.synthetic import make_pair
+    from mapalign.unsupervised import UnsupervisedAligner
+
+    src, tgt, _, test = make_pair(n_words=args.n, dim=args.dim, noise=0.3, seed=1,
+                                  extra_target=0.0, clusters=200)
+    out = {"R_s": reference_matmul_s()}
+    t, c = time.perf_counter(), _cpu_s()
+    model = UnsupervisedAligner(seed=args.seed).fit(src, tgt)
+    out["fit_s"] = time.perf_counter() - t
+    out["fit_cpu_s"] = _cpu_s() - c
+    out["R_after_s"] = reference_matmul_s()
+    out["fit_R"] = out["fit_s"] / ((out["R_s"] + out["R_after_s"]) / 2)
+    out.update(converged=model.converged_, criterion=model.criterion_,
+               null_level=model.convergence_["null_level"],
+               restarts=len(model.restarts_))
+    res = ma.evaluate_bdi(model, src, tgt, test[:1500])
     out.update({f"{m}_{k}": res[m][k] for m in ("nn", "csls") for k in ("p@1", "p@5", "p@10")})
     return out
 
@@ -357,7 +382,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n", type=int, default=200000)
     ap.add_argument("--dim", type=int, default=300)
-    ap.add_argument("--only", choices=["supervised", "unsupervised", "semi", "retrieval", "passes",
+    ap.add_argument("--only", choices=["supervised", "unsupervised", "unsupervised-large", "semi",
+                                       "retrieval", "passes",
                                        "e2e", "multi", "family", "write"])
     ap.add_argument("--langs", type=int, default=8, help="languages of the generated family")
     ap.add_argument("--family-n", type=int, default=50000, help="words per family language")
@@ -369,6 +395,7 @@ def main():
     if args.stage:
         out = {"shared": stage_shared, "retrieval": stage_retrieval, "passes": stage_passes,
                "cli": stage_cli, "multi": stage_multi,
+               "unsupervised_large": stage_unsupervised_large,
                "family": stage_family, "write": stage_write}[args.stage](args)
         out["peak_rss_mb"] = _peak_mb()
         print(json.dumps(out))
@@ -399,6 +426,12 @@ def main():
                         rows.append(dict(stage=f"{pair} unsupervised {init} seed {seed}",
                                          device=device, **r))
                         _progress(rows[-1])
+    if args.only == "unsupervised-large":
+        r = run_stage("unsupervised_large", ["--n", str(args.n), "--dim", str(args.dim),
+                                             "--seed", str(args.seed)])
+        rows.append(dict(stage=f"generated {args.n}x{args.dim} fit --unsupervised", device="cpu",
+                         **r))
+        _progress(rows[-1])
     if args.only in (None, "semi"):
         for pair in args.pairs.split(","):
             for n in (100, 25):
