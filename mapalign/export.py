@@ -235,6 +235,38 @@ def word2vec_binary_rows(words: Sequence[str], vectors: np.ndarray) -> bytes:
                     for w, v in zip(words, vectors))
 
 
+class _VectorRows:
+    """Blocks of rows appended to an open vectors file; counts what it wrote."""
+
+    def __init__(self, f, out_format):
+        self._f, self._text = f, out_format == "text"
+        self.rows, self.dim = 0, None
+
+    def write(self, words: Sequence[str], vectors: np.ndarray):
+        self._f.write(format_rows(words, vectors) if self._text
+                      else word2vec_binary_rows(words, vectors))
+        self.rows += len(words)
+        self.dim = vectors.shape[1]
+
+
+_HEADER_WIDTH = 40  # "N D" padded with spaces: reserved first, filled in once N is known
+
+
+@contextlib.contextmanager
+def streamed_vectors(path, out_format: str = "text", overwrite: bool = True):
+    """A vectors file (text ``.vec`` or word2vec binary) written a block at a time, without
+    knowing the row count in advance, atomically: ``with streamed_vectors(p) as out:
+    out.write(words, vectors)``."""
+    if out_format not in ("text", "word2vec-binary"):
+        raise ValueError("format must be 'text' or 'word2vec-binary'")
+    with atomic_file(path, "wb", overwrite) as f:
+        f.write(b" " * (_HEADER_WIDTH - 1) + b"\n")
+        out = _VectorRows(f, out_format)
+        yield out
+        f.seek(0)
+        f.write(f"{out.rows} {out.dim}".ljust(_HEADER_WIDTH - 1).encode() + b"\n")
+
+
 def write_npy(path, array, overwrite=True):
     with atomic_file(path, "wb", overwrite) as f:
         np.save(f, np.asarray(array))

@@ -41,6 +41,33 @@ def versions() -> dict:
     return out
 
 
+def no_progress(label, length):
+    """The progress factory of a caller that wants none: ``factory(label, length)`` is a
+    context manager yielding a callable that takes increments, or None."""
+    return contextlib.nullcontext(None)
+
+
+def _new_run_dir(run_dir, force: bool) -> str:
+    """The report path of a run about to be written into ``run_dir`` (created if need be);
+    an existing run there is an error unless ``force``."""
+    check_output_dir(run_dir)
+    report_path = os.path.join(run_dir, REPORT)
+    if os.path.exists(report_path) and not force:
+        raise OutputExistsError(f"{run_dir} already holds a run (use --force to overwrite)")
+    return report_path
+
+
+def _new_report(argv, inputs: dict, settings: dict, device_used: str, watch, warned,
+                **more) -> dict:
+    """What the report of every fit holds, two languages or more."""
+    return {"mapalign_version": __version__,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="seconds"),
+            "command": list(argv) if argv else None, "inputs": inputs, "settings": settings,
+            **more, "device_used": device_used, "timings_s": watch.seconds, "warnings": warned,
+            "versions": versions(), "evaluations": []}
+
+
 class Stopwatch:
     """Seconds per named stage, in the order they ran."""
 
@@ -70,17 +97,14 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
         raise ValueError("a semi-supervised fit starts from a seed dictionary: give one")
     # cheap checks first: nothing expensive runs before the output, the device and the
     # dictionary are known to be usable
-    check_output_dir(run_dir)
-    report_path = os.path.join(run_dir, REPORT)
-    if os.path.exists(report_path) and not force:
-        raise OutputExistsError(f"{run_dir} already holds a run (use --force to overwrite)")
+    report_path = _new_run_dir(run_dir, force)
     resolve_device(device)
     watch, warned = Stopwatch(), []
     pairs = None
     if dictionary is not None:
         with watch("load_dictionary"):
             pairs = load_dictionary(dictionary)
-    progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
+    progress_factory = progress_factory or no_progress
     sides = {}
     for side, path in (("source", src_path), ("target", tgt_path)):
         with watch(f"load_{side}"), collect_warnings(warned, echo), \
@@ -120,20 +144,8 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
                                                            "multistep", "rcsls")})
         with watch("fit"), collect_warnings(warned, echo):
             model.fit(src, tgt, pairs, progress=echo, allow_swapped=allow_swapped)
-    report = {
-        "mapalign_version": __version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": list(argv) if argv else None,
-        "inputs": inputs,
-        "settings": settings,
-        "seed": seed,
-        "device_used": model.device_,
-        "timings_s": watch.seconds,
-        "warnings": warned,
-        "versions": versions(),
-        "evaluations": [],
-        "exports": [],
-    }
+    report = _new_report(argv, inputs, settings, model.device_, watch, warned, seed=seed,
+                         exports=[])
     report.update(model.report_())
     report["model"] = model_report(model)["model"]
     with watch("save"):
@@ -206,7 +218,7 @@ def apply_run(run_dir, vectors_path, out_path, side="source", out_format="text",
     The first block's words are checked against the run's two vocabularies: a file that
     fits the other side far better is :class:`~mapalign.loading.SwappedError` (unless
     ``allow_swapped``) before anything is written."""
-    from .export import atomic_file, format_rows, word2vec_binary_rows
+    from .export import streamed_vectors
     from .loading import stream_embeddings
 
     if side not in ("source", "target"):
@@ -225,35 +237,26 @@ def apply_run(run_dir, vectors_path, out_path, side="source", out_format="text",
             notes.append(f"the language of {vectors_path} was not checked: {e}")
     transform = model.transform_source if side == "source" else model.transform_target
     expected_dim = report["inputs"].get(side, {}).get("dim")
-    progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
-    counts = {"rows": 0, "dim": None}
-    header_width = 40  # "N D" padded with spaces, rewritten once N is known
-    with atomic_file(out_path, "wb", overwrite=force) as f, \
+    progress_factory = progress_factory or no_progress
+    with streamed_vectors(out_path, out_format, overwrite=force) as out, \
             progress_factory(f"mapping {os.path.basename(vectors_path)}",
                              _rows_hint(vectors_path, None)) as bar:
-        f.write(b" " * (header_width - 1) + b"\n")
 
         def sink(words, matrix):
             if expected_dim and matrix.shape[1] != expected_dim:
                 raise ValueError(f"{vectors_path}: {matrix.shape[1]} dimensions, but the run's "
                                  f"{side} vectors have {expected_dim}")
-            if vocabularies is not None and counts["rows"] == 0:
+            if vocabularies is not None and out.rows == 0:
                 other = "target" if side == "source" else "source"
                 check_words(words, vocabularies[side], vocabularies[other], vectors_path, side)
-            mapped = transform(matrix)
-            f.write(format_rows(words, mapped) if out_format == "text"
-                    else word2vec_binary_rows(words, mapped))
-            counts["rows"] += len(words)
-            counts["dim"] = mapped.shape[1]
+            out.write(words, transform(matrix))
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             stats = stream_embeddings(vectors_path, sink, in_format, encoding_errors,
                                       progress=bar)
-        f.seek(0)
-        f.write(f"{counts['rows']} {counts['dim']}".ljust(header_width - 1).encode() + b"\n")
     return {"input": os.path.abspath(vectors_path), "output": os.path.abspath(out_path),
-            "side": side, "format": out_format, "words": counts["rows"], "dim": counts["dim"],
+            "side": side, "format": out_format, "words": out.rows, "dim": out.dim,
             "duplicates_dropped": stats.get("duplicates", 0),
             "warnings": notes + [str(w.message) for w in caught]}
 
@@ -273,7 +276,7 @@ def export_run(run_dir, out_dir, vectors=True, mapping=True, dictionary=True, di
         (["dictionary.txt"] if dictionary else [])
     if not names:
         raise ValueError("nothing to export")
-    progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
+    progress_factory = progress_factory or no_progress
     written = {}
     with atomic_set(out_dir, names, overwrite=force) as tmp:
         if mapping:
@@ -359,10 +362,8 @@ def fit_multi_run(spaces: Dict[str, str], dictionaries: Dict[Tuple[str, str], st
     from .multi import MultiAligner, check_hub_dictionaries, save_multi
     from .scheduler import check_scheduler
 
-    check_output_dir(run_dir)
+    _new_run_dir(run_dir, force)
     check_scheduler(scheduler, workers)
-    if os.path.exists(os.path.join(run_dir, REPORT)) and not force:
-        raise OutputExistsError(f"{run_dir} already holds a run (use --force to overwrite)")
     resolve_device(device)
     for a, b in dictionaries:
         for lang in (a, b):
@@ -376,7 +377,7 @@ def fit_multi_run(spaces: Dict[str, str], dictionaries: Dict[Tuple[str, str], st
     watch, warned = Stopwatch(), []
     with watch("load_dictionaries"):
         pairs = {k: load_dictionary(p) for k, p in dictionaries.items()}
-    progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
+    progress_factory = progress_factory or no_progress
     loaded = {}
     for lang, path in spaces.items():
         with watch(f"load_{lang}"), collect_warnings(warned, echo), \
@@ -389,19 +390,13 @@ def fit_multi_run(spaces: Dict[str, str], dictionaries: Dict[Tuple[str, str], st
                          workers=workers, copy=False)
     with watch("fit"), collect_warnings(warned, echo):
         model.fit(loaded, pairs, progress=echo, allow_swapped=allow_swapped)
-    report = {
-        "mapalign_version": __version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": list(argv) if argv else None,
-        "inputs": {lang: dict(file_info(p), words=len(loaded[lang]), dim=loaded[lang].dim)
-                   for lang, p in spaces.items()},
-        "dictionaries": {f"{a}-{b}": file_info(p) for (a, b), p in dictionaries.items()},
-        "settings": dict(max_vocab=max_vocab, format=fmt, encoding_errors=encoding_errors,
-                         **model.get_params()),
-        "device_used": model.device_, "timings_s": watch.seconds, "warnings": warned,
-        "versions": versions(), "evaluations": [],
-        "model": {"class": "mapalign.multi.MultiAligner", "params": model.get_params()},
-    }
+    report = _new_report(
+        argv, {lang: dict(file_info(p), words=len(loaded[lang]), dim=loaded[lang].dim)
+               for lang, p in spaces.items()},
+        dict(max_vocab=max_vocab, format=fmt, encoding_errors=encoding_errors,
+             **model.get_params()), model.device_, watch, warned,
+        dictionaries={f"{a}-{b}": file_info(p) for (a, b), p in dictionaries.items()},
+        model={"class": "mapalign.multi.MultiAligner", "params": model.get_params()})
     report.update(model.report_())
     save_multi(run_dir, model, report)
     return report
@@ -483,7 +478,7 @@ def export_multi_run(run_dir, out_dir, force=False, progress_factory=None, *, ve
         ([f"W_{lang}.npy" for lang in langs] if mapping else [])
     if not names:
         raise ValueError("nothing to export")
-    progress_factory = progress_factory or (lambda label, n: contextlib.nullcontext(None))
+    progress_factory = progress_factory or no_progress
     writer = write_vec if vec_format == "text" else write_word2vec_binary
     with atomic_set(out_dir, names, overwrite=force) as tmp:
         for lang in langs:
