@@ -81,9 +81,9 @@ def evaluate_bdi(model, src: Embeddings, tgt: Embeddings, pairs: Sequence[Tuple[
             to_device(np.asarray(mapped[1][:n_tgt]), xp)
         Q = to_device(np.asarray(mapped[0][queries]), xp)
     else:
-        S, T = model.mapped(src, tgt, n_src, n_tgt, xp)
+        S, T = model.mapped(src, tgt, n_src, n_tgt, device)
         Q = S[to_device(queries, xp)] if queries.max() < len(S) else \
-            model.transform_source(src.vectors[queries], xp)
+            model.transform_source(to_device(src.vectors[queries], xp))
     if r_target is not None:
         r_target = to_device(np.asarray(r_target), xp)
     elif "csls" in methods:

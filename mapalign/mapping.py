@@ -74,15 +74,15 @@ class Mapping(Params):
         self.W_src_ = asnumpy(W_src)
         self.W_tgt_ = asnumpy(W_tgt)
 
-    def transform_source(self, X, xp=None):
+    def transform_source(self, X):
         """Map raw source vectors (rows) into the shared space; the result lives where ``X``
-        does (numpy or cupy) unless ``xp`` says otherwise."""
-        xp = xp or get_array_module(X)
+        does (numpy in, numpy out; cupy in, cupy out)."""
+        xp = get_array_module(X)
         return self._transform(X, xp, [to_device(m, xp) for m in self.src_means_], self.W_src_)
 
-    def transform_target(self, Z, xp=None):
+    def transform_target(self, Z):
         """Map raw target vectors (rows) into the shared space (see :meth:`transform_source`)."""
-        xp = xp or get_array_module(Z)
+        xp = get_array_module(Z)
         return self._transform(Z, xp, [to_device(m, xp) for m in self.tgt_means_], self.W_tgt_)
 
     def _transform(self, X, xp, means, W):
@@ -91,16 +91,19 @@ class Mapping(Params):
         X = apply_normalization(xp.asarray(X, dtype=xp.float32), self.normalize, means)
         return (X.astype(xp.float64) @ to_device(W, xp).astype(xp.float64)).astype(xp.float32)
 
-    def mapped(self, src: Embeddings, tgt: Embeddings, n_src=None, n_tgt=None, xp=np):
-        """The first ``n_src`` source and ``n_tgt`` target words in the shared space."""
-        return (self.transform_source(src.vectors[:n_src], xp),
-                self.transform_target(tgt.vectors[:n_tgt], xp))
+    def mapped(self, src: Embeddings, tgt: Embeddings, n_src=None, n_tgt=None,
+               device: str = "cpu"):
+        """The first ``n_src`` source and ``n_tgt`` target words in the shared space, as
+        arrays of ``device``."""
+        xp = get_xp(device)
+        return (self.transform_source(to_device(src.vectors[:n_src], xp)),
+                self.transform_target(to_device(tgt.vectors[:n_tgt], xp)))
 
     def translate(self, src: Embeddings, tgt: Embeddings, words: Sequence[str], k: int = 5,
-                  retrieval: str = "csls", eval_vocab: int = 200000, csls_k: int = 10, xp=np,
-                  budget: int = DEFAULT_BUDGET):
+                  retrieval: str = "csls", eval_vocab: int = 200000, csls_k: int = 10,
+                  device: str = "cpu", budget: int = DEFAULT_BUDGET):
         """The ``k`` best target words for each source word, as ``[(word, score), ...]`` (the
-        ``translate`` command's defaults and names).
+        ``translate`` command's defaults and names), searched on ``device``.
 
         Retrieval runs over the first ``eval_vocab`` target words; CSLS penalties use the
         first ``eval_vocab`` source words. A word outside the source vocabulary is tried
@@ -115,9 +118,9 @@ class Mapping(Params):
             if found is not None and found != w:
                 warnings.warn(f"{w!r} is not in the source vocabulary; translating {found!r}")
             looked_up.append(found or w)
-        S, T = self.mapped(src, tgt, eval_vocab, eval_vocab, xp)
-        Q = self.transform_source(to_device(np.stack([src.vector(w) for w in looked_up]), xp),
-                                  xp)
+        S, T = self.mapped(src, tgt, eval_vocab, eval_vocab, device)
+        Q = self.transform_source(to_device(np.stack([src.vector(w) for w in looked_up]),
+                                            get_array_module(S)))
         idx, scores = nearest(Q, T, k, retrieval, csls_k, sources=S, budget=budget)
         return [[(tgt.words[j], float(v)) for j, v in zip(row_i, row_v)]
                 for row_i, row_v in zip(idx, scores)]

@@ -111,12 +111,12 @@ def test_unsupervised_aligner_on_the_device(device):
     assert evaluate_bdi(model, src, tgt, test, device=device)["csls"]["p@1"] > 80
 
 
-def test_transforms_follow_their_input(pair, xp):
+def test_transforms_follow_their_input(pair, device, xp):
     src, tgt, train, _ = pair
     model = SupervisedAligner(method="multistep", refine=0).fit(src, tgt, train)
     out = model.transform_source(to_device(src.vectors[:5], xp))
     assert get_array_module(out) is xp
     np.testing.assert_allclose(asnumpy(out), model.transform_source(src.vectors[:5]),
                                atol=1e-5)
-    hits = model.translate(src, tgt, [train[0][0]], k=2, xp=xp)
+    hits = model.translate(src, tgt, [train[0][0]], k=2, device=device)
     assert hits[0][0][0] == train[0][1]
