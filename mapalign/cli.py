@@ -179,10 +179,11 @@ def _moved_options(f):
                    "to count as converged (0: no test).")
 @click.option("--strict", is_flag=True,
               help="Exit with status 3 when the unsupervised criterion says no convergence.")
-@click.option("--adversarial", "adv_schedule", type=click.Choice(tuple(SCHEDULES)),
-              default="paper", show_default=True,
-              help="Schedule of --init adversarial: paper (Conneau et al., built for a GPU) or "
-                   "cpu (a fifth of the samples, 512 hidden units).")
+@click.option("--adversarial", "adv_schedule", type=click.Choice(("auto",) + tuple(SCHEDULES)),
+              default="auto", show_default=True,
+              help="Schedule of --init adversarial: paper (Conneau et al., built for a GPU), "
+                   "cpu (a fifth of the samples, 512 hidden units), auto (cpu on a CPU, paper "
+                   "on a GPU).")
 @click.option("--adv-epochs", type=click.IntRange(min=1),
               help="Adversarial training epochs (overrides the schedule's).")
 @click.option("--adv-epoch-size", type=click.IntRange(min=1),
@@ -226,6 +227,11 @@ def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, re
         raise click.UsageError("--strict needs a convergence test: --null-draws must be >= 1")
     overrides = {k: v for k, v in (("epochs", adv_epochs), ("epoch_size", adv_epoch_size),
                                    ("hidden", adv_hidden)) if v is not None}
+    if overrides and adv_schedule == "auto":  # the schedule auto would choose, overridden
+        from .backend import resolve_device
+
+        with _user_errors():
+            adv_schedule = "cpu" if resolve_device(device) == "cpu" else "paper"
     schedule = (dataclasses.replace(SCHEDULES[adv_schedule], **overrides) if overrides
                 else adv_schedule)
     options = dict(init=init, restarts=restarts, similarity_vocab=sim_vocab,

@@ -117,15 +117,13 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
                     normalize=normalize, device=device)
     if unsupervised:
         from .unsupervised import UnsupervisedAligner
-        from .unsupervised.adversarial import schedule_of
 
         model = UnsupervisedAligner(normalize=normalize, device=device, seed=seed,
                                     refine=5 if refine == "auto" else refine,
                                     **(unsupervised_options or {}))
         settings.update(mode="unsupervised", **model.get_params())
-        settings["adversarial"] = dict(  # the schedule's name (if any) and every value
-            ({"schedule": model.adversarial} if isinstance(model.adversarial, str) else {}),
-            **schedule_of(model.adversarial).settings())
+        if not isinstance(model.adversarial, str):  # the schedule's values (the one used is
+            settings["adversarial"] = model.adversarial.settings()  # in the report's result)
         with watch("fit"):
             model.fit(src, tgt, progress=echo)
     elif semi_supervised:

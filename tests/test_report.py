@@ -82,11 +82,11 @@ def test_report_names_its_dictionary_and_keeps_adversarial_settings_out(tmp_path
                              "--restarts", "1", "--null-draws", "1", "--similarity-vocab",
                              "200", "-o", str(tmp_path / "run"), "-q"])
     assert r.exit_code == 0, r.output
-    assert '"epoch_size"' in (tmp_path / "run" / "report.json").read_text()  # recorded, not shown
+    assert '"adversarial": "auto"' in (tmp_path / "run" / "report.json").read_text()
     r = runner.invoke(main, ["report", str(tmp_path / "run"), "--dict", str(paths["test.txt"]),
                              "-o", str(tmp_path / "r.html"), "-q"])
     assert r.exit_code == 0, r.output
     page = (tmp_path / "r.html").read_text()
     assert f"Test dictionary {paths['test.txt']}" in page
-    assert "epoch_size" not in page
+    assert '"adversarial"' not in page.split("<h2>Settings</h2>")[1]
     assert re.search(r"null level \d\.\d{4},", page)

@@ -146,6 +146,19 @@ def test_adversarial_keeps_w_orthogonal(easy):
     np.testing.assert_allclose(W.T @ W, np.eye(30), atol=1e-2)
 
 
+def test_adversarial_schedule_follows_the_device():
+    import strict_xp
+    from mapalign.unsupervised.adversarial import SCHEDULES, schedule_of
+
+    assert schedule_of("auto", np) is SCHEDULES["cpu"]
+    assert schedule_of("auto", strict_xp.xp) is SCHEDULES["paper"]
+    custom = AdversarialSchedule(epochs=1)
+    assert schedule_of(custom, np) is custom
+    with pytest.raises(ValueError, match="adversarial schedule"):
+        schedule_of("fast", np)
+    assert SCHEDULES["paper"].epoch_size == 1_000_000 and SCHEDULES["paper"].hidden == 2048
+
+
 def test_identical_and_numerals_inits(easy):
     src, tgt, pairs_train, test = easy
     # give 60 translation pairs the same spelling on both sides

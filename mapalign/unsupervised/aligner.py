@@ -70,8 +70,9 @@ class UnsupervisedAligner(Mapping):
 
     Procedures run ``n_jobs`` at a time (default: one per CPU core, one on a GPU); each has its
     own seeds, so ``n_jobs`` changes the time and no number. ``adversarial`` is the schedule of
-    ``init="adversarial"``: a name in :data:`~mapalign.unsupervised.adversarial.SCHEDULES` or
-    an :class:`~mapalign.unsupervised.adversarial.AdversarialSchedule`.
+    ``init="adversarial"``: ``"auto"`` (``cpu`` on a CPU, ``paper`` on a GPU), a name in
+    :data:`~mapalign.unsupervised.adversarial.SCHEDULES` or an
+    :class:`~mapalign.unsupervised.adversarial.AdversarialSchedule`.
     """
 
     def __init__(self, init="similarity", refine=5, restarts=3, seed=0,
@@ -80,7 +81,7 @@ class UnsupervisedAligner(Mapping):
                  similarity_vocab=(1000, 2000, 4000), self_learning=True, final="multistep",
                  final_induction="mutual", early_stop=True, self_learning_vocab=20000,
                  keep_prob=0.1, keep_multiplier=2.0, keep_interval=5,
-                 self_learning_threshold=1e-3, adversarial="paper", n_jobs=None):
+                 self_learning_threshold=1e-3, adversarial="auto", n_jobs=None):
         for name, value in locals().items():
             if name != "self":
                 setattr(self, name, value)
@@ -114,6 +115,7 @@ class UnsupervisedAligner(Mapping):
         t0 = time.perf_counter()
         log = progress or (lambda msg: None)
         xp, X, Z = self._prepare(src, tgt)
+        self.adversarial_schedule_ = schedule_of(self.adversarial, xp)
         eye = xp.eye(Z.shape[1], dtype=xp.float32)
         n_crit, n_ref = self.criterion_vocab, self.refine_vocab
         abandon = threading.Event()  # set when the fit ends early (an error, Ctrl-C)
@@ -267,7 +269,7 @@ class UnsupervisedAligner(Mapping):
             return rows, None
         if self.init == "adversarial":
             W, entry["adversarial"] = adversarial_init(
-                X, Z, rng, self.adversarial,
+                X, Z, rng, self.adversarial_schedule_,
                 criterion=lambda W: crit(W, xp.eye(Z.shape[1], dtype=xp.float32)), log=log)
             return None, (W, xp.eye(Z.shape[1], dtype=xp.float32))
         rows = identical_dictionary(src.words, tgt.index, xp, self.init == "numerals")
@@ -281,7 +283,10 @@ class UnsupervisedAligner(Mapping):
                                  "stopped_early": self.stopped_early_,
                                  "null_draws": self.null_draws_,
                                  "final": {"method": self.final,
-                                           "pairs": getattr(self, "final_pairs_", None)}}}
+                                           "pairs": getattr(self, "final_pairs_", None)},
+                                 **({"adversarial_schedule":
+                                     self.adversarial_schedule_.settings()}
+                                    if self.init == "adversarial" else {})}}
 
     def _test_summary(self):
         return {k: v for k, v in self.convergence_.items() if k != "null"}
