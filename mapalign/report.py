@@ -178,6 +178,16 @@ def _unit(X):
     return X / n
 
 
+def _epochs_table(restart: dict) -> str:
+    """One adversarial start's training, epoch by epoch (what it saw: no test-file score)."""
+    rows = "".join(f"<tr><td>{e['epoch']}</td><td>{e['dis_loss']:.4f}</td>"
+                   f"<td>{e['dis_accuracy']:.3f}</td><td>{e['criterion']:.4f}</td></tr>"
+                   for e in restart["adversarial"])
+    return (f"<p>Adversarial training, seed {restart.get('seed')}:</p><table><tr><th>epoch</th>"
+            "<th>discriminator loss</th><th>discriminator accuracy</th><th>criterion</th></tr>"
+            f"{rows}</table>")
+
+
 def _html(run_dir, report, metrics, figures, hub, dictionary="?") -> str:
     esc = html.escape
     rows = []
@@ -199,6 +209,8 @@ def _html(run_dir, report, metrics, figures, hub, dictionary="?") -> str:
         state = {True: "converged", False: "NOT converged"}.get(unsup["converged"], "not tested")
         verdict = (f"<p><b>Unsupervised:</b> criterion {unsup['criterion']:.4f}, {level}, "
                    f"margin {test.get('margin')}: <b>{state}</b></p>")
+        verdict += "".join(_epochs_table(r) for r in unsup.get("restarts", [])
+                           if r.get("adversarial"))
     hubs = "".join(f"<li>{m.upper()}: most retrieved "
                    + ", ".join(f"{esc(w)} ({c})" for w, c in h["top"])
                    + f"; {h['targets_never_retrieved']} targets never retrieved</li>"

@@ -90,3 +90,14 @@ def test_report_names_its_dictionary_and_keeps_adversarial_settings_out(tmp_path
     assert f"Test dictionary {paths['test.txt']}" in page
     assert '"adversarial"' not in page.split("<h2>Settings</h2>")[1]
     assert re.search(r"null level \d\.\d{4},", page)
+
+
+def test_adversarial_epochs_are_tabled():
+    from mapalign.report import _epochs_table
+
+    restart = {"seed": 4, "adversarial": [
+        {"epoch": 1, "dis_loss": 0.56, "dis_accuracy": 0.76, "criterion": 0.44},
+        {"epoch": 2, "dis_loss": 0.48, "dis_accuracy": 0.87, "criterion": 0.56}]}
+    html = _epochs_table(restart)
+    assert "seed 4" in html and html.count("<tr>") == 3
+    assert "<td>2</td><td>0.4800</td><td>0.870</td><td>0.5600</td>" in html
