@@ -66,6 +66,16 @@ class Mapping(Params):
         self.tgt_means_ = [asnumpy(m) for m in tgt_means]
         return xp, X, Z
 
+    def _seed_rows(self, pairs, src: Embeddings, tgt: Embeddings, allow_swapped: bool):
+        """The rows of a seed dictionary's usable pairs (its counts in ``seed_info_``), after
+        :func:`~mapalign.loading.check_pairs` (a reversed dictionary is an error unless
+        ``allow_swapped``; low coverage warns)."""
+        for message in check_pairs(pairs, src, tgt, dictionary_name(pairs),
+                                   allow_swapped=allow_swapped):
+            warnings.warn(message)
+        s_rows, t_rows, self.seed_info_ = index_pairs(pairs, src, tgt)
+        return s_rows, t_rows
+
     def report_(self) -> dict:
         """What the fit learnt about its inputs, for ``report.json``."""
         return {}
@@ -290,10 +300,7 @@ class SupervisedAligner(Mapping):
         swapped (unless ``allow_swapped``), a warning otherwise."""
         t0 = time.perf_counter()
         self._validate()
-        for message in check_pairs(pairs, src, tgt, dictionary_name(pairs),
-                                   allow_swapped=allow_swapped):
-            warnings.warn(message)
-        s_rows, t_rows, self.seed_info_ = index_pairs(pairs, src, tgt)
+        s_rows, t_rows = self._seed_rows(pairs, src, tgt, allow_swapped)
         xp, X, Z = self._prepare(src, tgt)
         solve = make_solver(self.method, X, Z, self.multistep or MULTISTEP,
                             self.rcsls or RCSLS())

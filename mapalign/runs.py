@@ -126,20 +126,18 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
             settings["adversarial"] = model.adversarial.settings()  # in the report's result)
         with watch("fit"):
             model.fit(src, tgt, progress=echo)
-    elif semi_supervised:
-        inputs["dictionary"] = dict(file_info(dictionary), pairs=len(pairs))
-        model = SemiSupervisedAligner(normalize=normalize, device=device, seed=seed)
-        settings.update(mode="semi-supervised", **{k: v for k, v in model.get_params().items()
-                                                   if k != "budget"})
-        with watch("fit"), collect_warnings(warned, echo):
-            model.fit(src, tgt, pairs, progress=echo, allow_swapped=allow_swapped)
     else:
         inputs["dictionary"] = dict(file_info(dictionary), pairs=len(pairs))
-        model = SupervisedAligner(method=method, refine=refine, normalize=normalize,
-                                  device=device, seed=seed)
-        settings.update(mode="supervised", **{k: v for k, v in model.__dict__.items()
-                                              if k not in ("normalize", "device", "budget",
-                                                           "multistep", "rcsls")})
+        if semi_supervised:
+            model = SemiSupervisedAligner(normalize=normalize, device=device, seed=seed)
+            settings.update(mode="semi-supervised", **{
+                k: v for k, v in model.get_params().items() if k != "budget"})
+        else:
+            model = SupervisedAligner(method=method, refine=refine, normalize=normalize,
+                                      device=device, seed=seed)
+            settings.update(mode="supervised", **{
+                k: v for k, v in model.__dict__.items()
+                if k not in ("normalize", "device", "budget", "multistep", "rcsls")})
         with watch("fit"), collect_warnings(warned, echo):
             model.fit(src, tgt, pairs, progress=echo, allow_swapped=allow_swapped)
     report = _new_report(argv, inputs, settings, model.device_, watch, warned, seed=seed,

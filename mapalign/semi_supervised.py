@@ -18,9 +18,10 @@ import warnings
 from typing import Sequence, Tuple
 
 from .backend import get_array_module, to_device
-from .loading import Embeddings, check_pairs, dictionary_name, index_pairs
+from .loading import Embeddings
 from .mapping import Mapping, heldout_precision, heldout_split
-from .methods import MULTISTEP, procrustes
+from .methods import MULTISTEP
+from .methods.procrustes import solve as procrustes_solve
 from .refinement import RefineOptions, induce, refine
 from .retrieval import DEFAULT_BUDGET
 
@@ -62,10 +63,7 @@ class SemiSupervisedAligner(Mapping):
         ``progress`` hears the self-learning rounds."""
         t0 = time.perf_counter()
         self._validate()
-        for message in check_pairs(pairs, src, tgt, dictionary_name(pairs),
-                                   allow_swapped=allow_swapped):
-            warnings.warn(message)
-        s_rows, t_rows, self.seed_info_ = index_pairs(pairs, src, tgt)
+        s_rows, t_rows = self._seed_rows(pairs, src, tgt, allow_swapped)
         xp, X, Z = self._prepare(src, tgt)
         log = progress or (lambda msg: None)
 
@@ -101,12 +99,10 @@ class SemiSupervisedAligner(Mapping):
     def _self_learn(self, X, Z, s_rows, t_rows, log):
         xp = get_array_module(X)
         seeds = (to_device(s_rows, xp), to_device(t_rows, xp))
-        eye = xp.eye(Z.shape[1], dtype=xp.float32)
         opts = RefineOptions(vocab=self.self_learning_vocab, csls_k=self.csls_k,
                              induction="union", until_flat=True, patience=self.patience,
                              threshold=self.threshold, budget=self.budget)
-        return refine(X, Z, lambda a, b: (procrustes(a, b), eye), opts, rows=seeds,
-                      seed_rows=seeds, log=log)
+        return refine(X, Z, procrustes_solve, opts, rows=seeds, seed_rows=seeds, log=log)
 
     def report_(self) -> dict:
         return {"seed_dictionary": self.seed_info_,

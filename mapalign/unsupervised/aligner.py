@@ -192,8 +192,11 @@ class UnsupervisedAligner(Mapping):
         # each later start is submitted only once the starts before it have not settled the
         # run (two of them found one solution that passes the test): no start is run for
         # nothing.
-        self.n_jobs_ = workers = self._workers(xp)
         needed = 2 if self.early_stop and self.null_draws else self.restarts
+        # no more threads than procedures that can run at once: the BLAS threads are shared
+        # among the workers, so an idle worker would leave cores unused
+        self.n_jobs_ = workers = min(self._workers(xp),
+                                     self.null_draws + min(needed, self.restarts))
         with _blas_threads(workers, xp), \
                 ThreadPoolExecutor(workers, thread_name_prefix="mapalign") as pool:
             try:
