@@ -82,10 +82,12 @@ def test_one_unsupervised_step_stays_on_the_device(pair, xp):
     assert get_array_module(W) is xp
     if _strict(xp):
         assert strict_xp.COUNTS["h2d"] == 0 and strict_xp.COUNTS["d2h"] == 0
-        # per round: the objective, and in each direction the count of rows whose first kept
-        # candidate lies beyond their best few (the stochastic selection's second stage) and
-        # of rows tied at the one-pass selection's cut: no per-cell or per-row wait
-        assert strict_xp.COUNTS["sync"] <= 5 * len(hist)
+        # per round: the objective, and in each direction, for each pass over the rows still
+        # looking for their first kept candidate, the count of those past the best L = 5
+        # looked at and of rows tied at the one-pass selection's cut; a third pass (a row
+        # past its best 10) is rare, a fourth (past 15: 0.5 ** 15 a row) rarer still: no
+        # per-cell or per-row wait
+        assert strict_xp.COUNTS["sync"] <= (1 + 2 * 2 * 3) * len(hist)
 
 
 def test_adversarial_steps_draw_on_the_device(pair, xp):

@@ -3,7 +3,7 @@ import pytest
 
 import strict_xp
 from mapalign.backend import asnumpy, to_device
-from mapalign.retrieval import (block_rows, csls_best_both, mean_topk_similarity,
+from mapalign.retrieval import (block_rows, csls_best, csls_best_both, mean_topk_similarity,
                                 mutual_nearest, nearest)
 
 
@@ -122,21 +122,24 @@ def test_csls_best_both_matches_two_searches(rng, xp, budget, keep):
 
     strict_xp.reset()
     fwd, fwd_s, bwd, bwd_s = csls_best_both(dS, dT, 7, keep, default_rng(xp, 0), budget)
-    # stays on the device; with drops, each block waits for two counts (the rows whose
-    # first kept candidate lies beyond their best few, and rows tied at the one-pass
-    # selection's cut), never for a value per row or cell
+    # stays on the device; a tile waits for a count of the rows tied at the one-pass
+    # selection's cut and, with drops, of the rows whose first kept candidate lies beyond the
+    # best L = 9 looked at (one more per further pass: a row looks beyond its best 27 with
+    # probability 0.7 ** 27 < 1e-4), never for a value per row or cell
     assert strict_xp.COUNTS["h2d"] == 0 and strict_xp.COUNTS["d2h"] == 0
     from mapalign.retrieval import block_rows
 
-    blocks = -(-120 // block_rows(170, budget)) + -(-170 // block_rows(120, budget))
-    if budget > 120 * 170 * 16:
-        blocks = 2  # one block per direction
-    assert strict_xp.COUNTS["sync"] <= (0 if keep == 1 else 2 * blocks)
+    tiles = -(-120 // block_rows(170, budget)) + -(-170 // block_rows(120, budget))
+    assert strict_xp.COUNTS["sync"] <= (1 if keep == 1 else 2 * 3) * tiles
     fwd, fwd_s, bwd, bwd_s = (asnumpy(a) for a in (fwd, fwd_s, bwd, bwd_s))
     ref_f, ref_fs = nearest(S, T, 1, "csls", 7)
     ref_b, ref_bs = nearest(T, S, 1, "csls", 7)
     if keep == 1:
         assert (fwd == ref_f[:, 0]).all() and (bwd == ref_b[:, 0]).all()
+        strict_xp.reset()
+        one_way = csls_best(dS, dT, 7, budget)  # the criterion's half of the work
+        assert strict_xp.COUNTS["d2h"] == 0 and strict_xp.COUNTS["sync"] <= tiles
+        assert (asnumpy(one_way) == fwd).all()
         np.testing.assert_allclose(fwd_s, ref_fs[:, 0], atol=1e-5)
     else:  # a dropped score can only lower the best; a kept best stays the best
         assert (fwd_s <= ref_fs[:, 0] + 1e-5).all() and (bwd_s <= ref_bs[:, 0] + 1e-5).all()
@@ -198,3 +201,48 @@ def test_stochastic_best_scores_a_row_with_nothing_kept_as_minus_inf():
     assert 0 < dropped.sum() < 2000  # (0.95)^3 of the rows keep nothing
     assert abs(dropped.mean() - 0.95 ** 3) < 0.05
     assert np.all(np.isfinite(s[~dropped]))
+
+
+@pytest.mark.parametrize("tail", [0.05, 0.3])  # 0.3: a quarter of the rows walk on past L
+def test_csls_pass_drops_match_the_law_in_distribution(monkeypatch, tail):
+    """The stochastic CSLS pass (targets reordered by penalty, a shifted selection, rows past
+    their best L walked on in target order) picks rank r of ``cos - r_T / 2`` with
+    probability (1 - keep)^r keep, and nothing with (1 - keep)^m: a chi-square test."""
+    from scipy.stats import chisquare
+
+    from mapalign import retrieval
+
+    monkeypatch.setattr(retrieval, "_TAIL", tail)
+    g = np.random.default_rng(4)
+    m, keep, n = 12, 0.25, 40000
+    q = _unit(g.standard_normal((1, 8))).astype(np.float32)
+    R = _unit(g.standard_normal((m, 8))).astype(np.float32)
+    r_r = (g.random(m) * 0.4).astype(np.float32)
+    shifted = (R @ q[0]) - r_r / 2
+    rank_of_col = np.argsort(np.argsort(-shifted))
+    law = np.array([(1 - keep) ** r * keep for r in range(m)] + [(1 - keep) ** m])
+    best, score, _ = retrieval._csls_pass(np.repeat(q, n, axis=0), R, r_r, 3, keep,
+                                          np.random.default_rng(2), 10 ** 9,
+                                          r_q=np.zeros(n, np.float32))
+    none = np.isneginf(score)
+    got = np.append(np.bincount(rank_of_col[best[~none]], minlength=m), none.sum())
+    assert chisquare(got, law * n).pvalue > 1e-3
+    np.testing.assert_allclose(score[~none], 2 * shifted[best[~none]], atol=1e-5)
+    wrong = np.roll(law, 1)
+    assert chisquare(got, wrong * n / wrong.sum()).pvalue < 1e-6
+
+
+def test_topk_of_rows_with_fewer_finite_cells_than_k():
+    """Cells set to -inf (the stochastic walk's earlier passes) leave a row fewer finite
+    values than ``k``: those come first, best first, each once."""
+    from mapalign.retrieval import _topk_rows
+
+    g = np.random.default_rng(5)
+    scores = np.full((50, 300), -np.inf, dtype=np.float32)
+    finite = g.integers(0, 6, 50)
+    for r, f in enumerate(finite):  # in one chunk (columns c + i * 37): the hard case
+        scores[r, 37 * g.permutation(8)[:f]] = g.random(f)
+    idx, vals = _topk_rows(scores, 8)
+    for r, f in enumerate(finite):
+        want = np.argsort(-scores[r], kind="stable")[:f]
+        assert list(idx[r, :f]) == list(want) and np.isneginf(vals[r, f:]).all()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ..backend import get_array_module
 from ..normalize import unit_rows
-from ..retrieval import DEFAULT_BUDGET, csls_best_both
+from ..retrieval import DEFAULT_BUDGET, csls_best
 
 
 def criterion_and_translations(S, T, n: int = 10000, csls_k: int = 10, budget=DEFAULT_BUDGET):
@@ -28,7 +28,7 @@ def criterion_and_translations(S, T, n: int = 10000, csls_k: int = 10, budget=DE
     their CSLS best rows of ``T`` (a float), and those rows' indices (device array)."""
     xp = get_array_module(S, T)
     Q, Tn = unit_rows(S[:n]), unit_rows(T)
-    fwd = csls_best_both(Q, Tn, csls_k, budget=budget)[0]
+    fwd = csls_best(Q, Tn, csls_k, budget)
     return float(xp.mean(xp.sum(Q * Tn[fwd], axis=1))), fwd
 
 
