@@ -314,16 +314,19 @@ def mutual_nearest(S, T, method: str = "csls", csls_k: int = 10,
 
 
 # On the CPU the products whose selections follow at once are taken in tiles of about this
-# many cells (16 MB of float32), so that the selections read them from the cache: es-en
-# (4.8k x 6.6k, 50-d), one thread: product + a max pass 34 ms in 512-row tiles against 48 ms
-# on the whole matrix; at 300-d within 3% of one whole product.
+# many cells (16 MB of float32), so that the selections read them from the cache (es-en,
+# 4.8k x 6.6k, 50-d, one thread: product + a max pass 34 ms in 512-row tiles against 48 ms on
+# the whole matrix), and of at least _PRODUCT_TILE_ROWS rows, below which the product itself
+# slows down (a stochastic pass of 4k x 20k at 300-d: 668 ms in 100-row tiles, 558 in 200,
+# 511 in 400, 516 in 800).
 _PRODUCT_TILE_CELLS = 4_000_000
+_PRODUCT_TILE_ROWS = 384
 
 
 def _product_tiles(xp, n: int, m: int, budget: int):
     rows = block_rows(m, budget)
     if xp is np:
-        rows = min(rows, max(1, _PRODUCT_TILE_CELLS // max(m, 1)))
+        rows = min(rows, max(_PRODUCT_TILE_ROWS, _PRODUCT_TILE_CELLS // max(m, 1)))
     return _blocks(n, rows)
 
 
