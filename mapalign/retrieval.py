@@ -11,6 +11,7 @@ is the mean cosine of ``x`` with its ``k`` nearest targets and ``r_S(y)`` the me
 """
 from __future__ import annotations
 
+import time
 from typing import Callable, Optional, Tuple
 
 import numpy as np
@@ -20,6 +21,21 @@ from .normalize import unit_rows
 
 DEFAULT_BUDGET = 512 * 2 ** 20  # bytes of temporaries per block
 _BYTES_PER_CELL = 16  # float32 scores + int64 argpartition indices + a float32 copy
+
+
+# A list to which every similarity product below adds its seconds (``scripts/bench.py``
+# sets it to measure the share of a fit spent in products; on a GPU it would time only the
+# launches), or None.
+product_seconds: Optional[list] = None
+
+
+def _cosines(Q, R, out=None):
+    """``Q @ R.T`` (into ``out`` when given)."""
+    t = None if product_seconds is None else time.perf_counter()
+    c = Q @ R.T if out is None else get_array_module(Q).matmul(Q, R.T, out=out)
+    if t is not None:
+        product_seconds.append(time.perf_counter() - t)
+    return c
 
 
 def block_rows(n_cols: int, budget: int = DEFAULT_BUDGET) -> int:
@@ -40,7 +56,7 @@ def mean_topk_similarity(Q, T, k: int = 10, budget: int = DEFAULT_BUDGET,
     m = T.shape[0]
     out = xp.empty(Q.shape[0], dtype=xp.float32)
     for a, b in _blocks(Q.shape[0], block_rows(m, budget)):
-        out[a:b] = topk_mean(Q[a:b] @ T.T, k)
+        out[a:b] = topk_mean(_cosines(Q[a:b], T), k)
         if progress:
             progress(b - a)
     return out
@@ -246,7 +262,7 @@ def nearest(Q, T, k: int = 10, method: str = "csls", csls_k: int = 10, r_target=
     out_idx = xp.empty((Q.shape[0], k), dtype=xp.int64)
     out_val = xp.empty((Q.shape[0], k), dtype=xp.float32)
     for a, b in _blocks(Q.shape[0], block_rows(m, budget)):
-        scores = Q[a:b] @ T.T
+        scores = _cosines(Q[a:b], T)
         for c, e in _row_tiles(xp, b - a, m):
             out_idx[a + c:a + e], out_val[a + c:a + e] = select(scores[c:e])
         if progress:
@@ -353,9 +369,9 @@ def csls_best_both(S, T, k: int = 10, keep: float = 1.0, rng=None,
     r_t = xp.empty(m, dtype=xp.float32)
     for a, b in _product_tiles(xp, m, n, budget):
         if kept is None:
-            cos = T[a:b] @ S.T
+            cos = _cosines(T[a:b], S)
         else:
-            cos = xp.matmul(T[a:b], S.T, out=kept[a:b])
+            cos = _cosines(T[a:b], S, out=kept[a:b])
         r_t[a:b] = topk_mean(cos, k)
     fwd, fwd_s, r_s = _csls_pass(S, T, r_t, k, keep, rng, budget)
     if kept is None:
@@ -374,7 +390,7 @@ def csls_best(S, T, k: int = 10, budget: int = DEFAULT_BUDGET):
     S, T = unit_rows(S), unit_rows(T)
     r_t = xp.empty(T.shape[0], dtype=xp.float32)
     for a, b in _product_tiles(xp, T.shape[0], S.shape[0], budget):
-        r_t[a:b] = topk_mean(T[a:b] @ S.T, k)
+        r_t[a:b] = topk_mean(_cosines(T[a:b], S), k)
     zero = xp.zeros(S.shape[0], dtype=xp.float32)  # the rows' own penalties: not wanted
     return _csls_pass(S, T, r_t, k, 1.0, None, budget, r_q=zero)[0]
 
@@ -389,7 +405,7 @@ def _csls_pass(Q, R, r_r, k, keep, rng, budget, r_q=None):
     r_q = xp.empty(n, dtype=xp.float32) if own else r_q
     best, score = xp.empty(n, dtype=xp.int64), xp.empty(n, dtype=xp.float32)
     for a, b in _product_tiles(xp, n, R.shape[0], budget):
-        cos = Q[a:b] @ R.T
+        cos = _cosines(Q[a:b], R)
         if own:
             r_q[a:b] = topk_mean(cos, k)
         best[a:b], score[a:b] = _best(cos, r_q[a:b], r_r, keep, rng)

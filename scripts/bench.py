@@ -77,6 +77,9 @@ def stage_shared(args):
     train = ma.load_dictionary(os.path.join(folder, f"{args.pair}.train.txt"))
     test = ma.load_dictionary(os.path.join(folder, f"{args.pair}.test.txt"))
     out["load_s"] = time.perf_counter() - t
+    from mapalign import retrieval
+
+    retrieval.product_seconds = []  # the similarity products' seconds, summed below
     t, c = time.perf_counter(), _cpu_s()
     if args.config.startswith("semi"):  # semi:N:DRAW, N random train pairs of draw DRAW
         import numpy as np
@@ -107,11 +110,20 @@ def stage_shared(args):
     out["fit_s"] = time.perf_counter() - t
     out["fit_cpu_s"] = _cpu_s() - c
     out["fit_R"] = out["fit_s"] / out["R_s"]
+    _product_share(out, retrieval)
     t = time.perf_counter()
     res = ma.evaluate_bdi(model, src, tgt, test, device=args.device)
     out["evaluate_s"] = time.perf_counter() - t
     out.update({f"{m}_{k}": res[m][k] for m in ("nn", "csls") for k in ("p@1", "p@5", "p@10")})
     return out
+
+
+def _product_share(out, retrieval):
+    """The seconds of the fit's similarity products (each timed on its own thread, so with
+    procedures side by side a sum of thread time) and their share of the fit's CPU time."""
+    out["products_s"] = sum(retrieval.product_seconds)
+    out["products_share"] = out["products_s"] / max(out["fit_cpu_s"], 1e-9)
+    retrieval.product_seconds = None
 
 
 def stage_unsupervised_large(args):
@@ -123,11 +135,15 @@ def stage_unsupervised_large(args):
 
     src, tgt, _, test = make_pair(n_words=args.n, dim=args.dim, noise=0.3, seed=1,
                                   extra_target=0.0, clusters=200)
+    from mapalign import retrieval
+
     out = {"R_s": reference_matmul_s()}
+    retrieval.product_seconds = []
     t, c = time.perf_counter(), _cpu_s()
     model = UnsupervisedAligner(seed=args.seed).fit(src, tgt)
     out["fit_s"] = time.perf_counter() - t
     out["fit_cpu_s"] = _cpu_s() - c
+    _product_share(out, retrieval)
     out["R_after_s"] = reference_matmul_s()
     out["fit_R"] = out["fit_s"] / ((out["R_s"] + out["R_after_s"]) / 2)
     out.update(converged=model.converged_, criterion=model.criterion_,
@@ -513,9 +529,10 @@ def _row(r):
     conv = {True: "yes", False: "no", None: "untested"}.get(r.get("converged"), "") \
         if "converged" in r else ""
     in_r = f" ({r['fit_R']:.0f} R)" if "fit_R" in r else ""
-    return (f"| {r['stage']} | {r['device']} | {r['wall_s']:.1f} | {fit:.2f}{in_r} | "
-            f"{r.get('fit_cpu_s', float('nan')):.1f} | {pk('nn')} | {pk('csls')} | {conv} | "
-            f"{r['peak_rss_mb']:.0f} |")
+    cpu = f"{r.get('fit_cpu_s', float('nan')):.1f}" + \
+        (f" ({r['products_share']:.0%} products)" if "products_share" in r else "")
+    return (f"| {r['stage']} | {r['device']} | {r['wall_s']:.1f} | {fit:.2f}{in_r} | {cpu} | "
+            f"{pk('nn')} | {pk('csls')} | {conv} | {r['peak_rss_mb']:.0f} |")
 
 
 def _progress(r):
