@@ -261,6 +261,32 @@ def test_concurrent_procedures_change_no_number():
     assert one.stopped_early_ == two.stopped_early_
 
 
+def test_a_start_that_runs_alone_gets_every_blas_thread():
+    """Starts after the first two run one at a time (each only when the ones before did not
+    settle the run): with nothing beside them they use the BLAS threads the fit found, not
+    the share of a worker."""
+    from threadpoolctl import threadpool_info
+
+    from mapalign.unsupervised.aligner import _cores
+
+    def blas_threads():
+        return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+    src, tgt, _, _ = make_pair(n_words=300, dim=10, noise=0.3, seed=5)
+    seen = {}
+
+    def progress(msg):
+        if msg.endswith("initialisation"):
+            seen[msg.split(":")[0]] = blas_threads()
+
+    before = blas_threads()
+    model = UnsupervisedAligner(similarity_vocab=300, keep_interval=2, restarts=3, n_jobs=2,
+                                margin=10.0).fit(src, tgt, progress=progress)  # never settled
+    assert model.n_jobs_ == 2 and len(model.restarts_) == 3 and blas_threads() == before
+    assert seen["restart 1/3 (seed 0)"] == max(1, _cores() // 2)
+    assert seen["restart 3/3 (seed 2)"] == before
+
+
 def _untimed(value):
     if isinstance(value, dict):
         return {k: _untimed(v) for k, v in value.items() if k != "seconds"}

@@ -197,7 +197,7 @@ class UnsupervisedAligner(Mapping):
         # among the workers, so an idle worker would leave cores unused
         self.n_jobs_ = workers = min(self._workers(xp),
                                      self.null_draws + min(needed, self.restarts))
-        with _blas_threads(workers, xp), \
+        with _blas_threads(workers, xp) as limits, \
                 ThreadPoolExecutor(workers, thread_name_prefix="mapalign") as pool:
             try:
                 nulls = [pool.submit(null_draw, d) for d in range(self.null_draws)]
@@ -221,6 +221,8 @@ class UnsupervisedAligner(Mapping):
                                 "skipping the remaining starts")
                         break
                     if r + 1 == len(starts) < self.restarts:
+                        if limits is not None:  # nothing else runs now: every BLAS thread
+                            limits.restore_original_limits()
                         starts.append(pool.submit(start, len(starts)))
                     r += 1
             finally:
