@@ -125,9 +125,13 @@ class UnsupervisedAligner(Mapping):
                 raise _Abandoned
             return procrustes(Xs, Zs), eye
 
-        def crit(W_src, W_tgt):
+        def scores(W_src, W_tgt):
+            """``(criterion, translations)`` of a mapping."""
             return criterion_and_translations(X[:n_crit] @ W_src, Z[:n_ref] @ W_tgt, n_crit,
-                                              self.csls_k)[0]
+                                              self.csls_k)
+
+        def crit(W_src, W_tgt):
+            return scores(W_src, W_tgt)[0]
 
         sl_opts = RefineOptions(rounds=self.keep_interval, vocab=self.self_learning_vocab,
                                 csls_k=self.csls_k, induction="union", keep=self.keep_prob,
@@ -147,11 +151,16 @@ class UnsupervisedAligner(Mapping):
                 entry["self_learning"] = {"rounds": len(hist), "objective": hist[-1]
                                           ["objective"], "seconds": time.perf_counter() - t}
                 rows, W = None, (W_src, W_tgt)
-            W_src, W_tgt, hist = refine(X, Z, solve, final_opts, rows=rows, W=W, criterion=crit,
-                                        log=say)
+            scored = []  # (W_src, criterion, translations) of every mapping refine scores
+
+            def scored_crit(W_src, W_tgt):
+                scored.append((W_src, *scores(W_src, W_tgt)))
+                return scored[-1][1]
+
+            W_src, W_tgt, hist = refine(X, Z, solve, final_opts, rows=rows, W=W,
+                                        criterion=scored_crit, log=say)
             entry["refinement"] = hist
-            c, trans = criterion_and_translations(X[:n_crit] @ W_src, Z[:n_ref] @ W_tgt,
-                                                  n_crit, self.csls_k)
+            _, c, trans = next(s for s in scored if s[0] is W_src)  # the mapping kept
             entry["criterion"] = c
             return W_src, c, trans
 
