@@ -2,7 +2,7 @@
 
 Queries are processed in blocks whose size is chosen from a memory budget, so peak memory is
 bounded whatever the vocabulary size; the one ``n x m`` matrix held (``csls_best_both``'s
-``T @ S.T``, reused for its second direction) is held only when it fits in that budget.
+``T @ S.T``, read back for both directions) is held only when it fits in that budget.
 Every function runs unchanged on numpy or cupy arrays.
 
 CSLS (Conneau et al., 2018): ``csls(x, y) = 2 cos(x, y) - r_T(x) - r_S(y)`` where ``r_T(x)``
@@ -356,17 +356,21 @@ def csls_best_both(S, T, k: int = 10, keep: float = 1.0, rng=None,
     2018); ``rng`` is a random generator of the arrays' module (numpy or cupy), so the draws
     are made where the scores are.
 
-    Three passes in tiles: ``T @ S.T`` gives the targets' penalties (and is kept when its
-    ``n x m`` float32 fit in ``budget``); ``S @ T.T`` (above ``_READ_BACK_DIM`` dimensions
-    read back from the kept products) gives the sources' penalties and best targets; the
-    targets' best sources come from the kept products, or from a third product.
+    Three passes in tiles: ``T @ S.T`` gives the targets' penalties; ``S @ T.T`` the sources'
+    penalties and best targets; ``T @ S.T`` again the targets' best sources. Above
+    ``_READ_BACK_DIM`` dimensions, when its ``n x m`` float32 fit in ``budget``, the first
+    pass's products are kept and the other two read them back: one product a round.
 
     Returns device arrays ``(fwd, fwd_score, bwd, bwd_score)``.
     """
     xp = get_array_module(S, T)
     S, T = unit_rows(S), unit_rows(T)
     n, m = S.shape[0], T.shape[0]
-    kept = xp.empty((m, n), dtype=xp.float32) if n * m * 4 <= budget else None
+    # T @ S.T is kept when it fits and a product costs more than reading it back (above
+    # _READ_BACK_DIM dimensions); below, a third pass of products costs what reading the kept
+    # rows back does (es-en, one thread: 156 ms a round either way) and holds nothing
+    kept = xp.empty((m, n), dtype=xp.float32) \
+        if n * m * 4 <= budget and S.shape[1] > _READ_BACK_DIM else None
     r_t = xp.empty(m, dtype=xp.float32)
     for a, b in _product_tiles(xp, m, n, budget):
         if kept is None:
@@ -374,9 +378,7 @@ def csls_best_both(S, T, k: int = 10, keep: float = 1.0, rng=None,
         else:
             cos = _cosines(T[a:b], S, out=kept[a:b])
         r_t[a:b] = topk_mean(cos, k)
-    read_back = kept is not None and S.shape[1] > _READ_BACK_DIM
-    fwd, fwd_s, r_s = _csls_pass(S, T, r_t, k, keep, rng, budget,
-                                 kept=kept if read_back else None)
+    fwd, fwd_s, r_s = _csls_pass(S, T, r_t, k, keep, rng, budget, kept=kept)
     if kept is None:
         bwd, bwd_s, _ = _csls_pass(T, S, r_s, k, keep, rng, budget, r_q=r_t)
         return fwd, fwd_s, bwd, bwd_s
