@@ -371,13 +371,7 @@ def csls_best_both(S, T, k: int = 10, keep: float = 1.0, rng=None,
     # rows back does (es-en, one thread: 156 ms a round either way) and holds nothing
     kept = xp.empty((m, n), dtype=xp.float32) \
         if n * m * 4 <= budget and S.shape[1] > _READ_BACK_DIM else None
-    r_t = xp.empty(m, dtype=xp.float32)
-    for a, b in _product_tiles(xp, m, n, budget):
-        if kept is None:
-            cos = _cosines(T[a:b], S)
-        else:
-            cos = _cosines(T[a:b], S, out=kept[a:b])
-        r_t[a:b] = topk_mean(cos, k)
+    r_t = _penalties(T, S, k, budget, kept)
     fwd, fwd_s, r_s = _csls_pass(S, T, r_t, k, keep, rng, budget, kept=kept)
     if kept is None:
         bwd, bwd_s, _ = _csls_pass(T, S, r_s, k, keep, rng, budget, r_q=r_t)
@@ -393,11 +387,19 @@ def csls_best(S, T, k: int = 10, budget: int = DEFAULT_BUDGET):
     :func:`csls_best_both` without drops, from two products."""
     xp = get_array_module(S, T)
     S, T = unit_rows(S), unit_rows(T)
-    r_t = xp.empty(T.shape[0], dtype=xp.float32)
-    for a, b in _product_tiles(xp, T.shape[0], S.shape[0], budget):
-        r_t[a:b] = topk_mean(_cosines(T[a:b], S), k)
+    r_t = _penalties(T, S, k, budget)
     zero = xp.zeros(S.shape[0], dtype=xp.float32)  # the rows' own penalties: not wanted
     return _csls_pass(S, T, r_t, k, 1.0, None, budget, r_q=zero)[0]
+
+
+def _penalties(T, S, k, budget, kept=None):
+    """Each row of ``T``'s mean cosine with its ``k`` nearest rows of ``S`` (unit rows), from
+    product tiles; the products are written into ``kept`` when given."""
+    xp = get_array_module(T, S)
+    r = xp.empty(T.shape[0], dtype=xp.float32)
+    for a, b in _product_tiles(xp, T.shape[0], S.shape[0], budget):
+        r[a:b] = topk_mean(_cosines(T[a:b], S, out=None if kept is None else kept[a:b]), k)
+    return r
 
 
 def _csls_pass(Q, R, r_r, k, keep, rng, budget, r_q=None, kept=None):
@@ -459,8 +461,6 @@ _TAIL = 0.05
 
 def _depth(keep: float, m: int) -> int:
     """L: how many best cells of a row are selected at once to find its first kept one."""
-    if keep >= 1:
-        return 1
     return int(min(m, _ARGMAX_K, max(1, np.ceil(np.log(_TAIL) / np.log1p(-keep)))))
 
 
