@@ -137,8 +137,6 @@ def test_csls_best_both_matches_two_searches(rng, xp, budget, dim, keep):
     # best L = 9 looked at (one more per further pass: a row looks beyond its best 27 with
     # probability 0.7 ** 27 < 1e-4), never for a value per row or cell
     assert strict_xp.COUNTS["h2d"] == 0 and strict_xp.COUNTS["d2h"] == 0
-    from mapalign.retrieval import block_rows
-
     tiles = -(-120 // block_rows(170, budget)) + -(-170 // block_rows(120, budget))
     assert strict_xp.COUNTS["sync"] <= (1 if keep == 1 else 2 * 3) * tiles
     fwd, fwd_s, bwd, bwd_s = (asnumpy(a) for a in (fwd, fwd_s, bwd, bwd_s))
@@ -215,8 +213,8 @@ def test_stochastic_best_scores_a_row_with_nothing_kept_as_minus_inf():
 
 @pytest.mark.parametrize("tail", [0.05, 0.3])  # 0.3: a quarter of the rows walk on past L
 def test_csls_pass_drops_match_the_law_in_distribution(monkeypatch, tail):
-    """The stochastic CSLS pass (targets reordered by penalty, a shifted selection, rows past
-    their best L walked on in target order) picks rank r of ``cos - r_T / 2`` with
+    """The stochastic CSLS pass (a product tile shifted by the targets' penalties, each row's
+    best L selected at once, rows past them walked on) picks rank r of ``cos - r_T / 2`` with
     probability (1 - keep)^r keep, and nothing with (1 - keep)^m: a chi-square test."""
     from scipy.stats import chisquare
 
