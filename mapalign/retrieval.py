@@ -1,8 +1,8 @@
 """Nearest neighbours by cosine and by CSLS, computed in blocks of query rows.
 
 Queries are processed in blocks whose size is chosen from a memory budget, so peak memory is
-bounded whatever the vocabulary size; the one ``n x m`` matrix held (``csls_best_both``'s
-``T @ S.T``, read back for both directions) is held only when it fits in that budget.
+bounded whatever the vocabulary size; the one matrix held (``csls_best_both``'s first rows of
+``T @ S.T``, read back for both directions) holds only the rows that fit in that budget.
 Every function runs unchanged on numpy or cupy arrays.
 
 CSLS (Conneau et al., 2018): ``csls(x, y) = 2 cos(x, y) - r_T(x) - r_S(y)`` where ``r_T(x)``
@@ -358,27 +358,29 @@ def csls_best_both(S, T, k: int = 10, keep: float = 1.0, rng=None,
 
     Three passes in tiles: ``T @ S.T`` gives the targets' penalties; ``S @ T.T`` the sources'
     penalties and best targets; ``T @ S.T`` again the targets' best sources. Above
-    ``_READ_BACK_DIM`` dimensions, when its ``n x m`` float32 fit in ``budget``, the first
-    pass's products are kept and the other two read them back: one product a round.
+    ``_READ_BACK_DIM`` dimensions the first pass keeps as many rows of its products as fit in
+    ``budget`` and the other two read those back: one product a round when all ``n x m``
+    float32 fit, between one and three when only some rows do.
 
     Returns device arrays ``(fwd, fwd_score, bwd, bwd_score)``.
     """
     xp = get_array_module(S, T)
     S, T = unit_rows(S), unit_rows(T)
     n, m = S.shape[0], T.shape[0]
-    # T @ S.T is kept when it fits and a product costs more than reading it back (above
-    # _READ_BACK_DIM dimensions); below, a third pass of products costs what reading the kept
-    # rows back does (es-en, one thread: 156 ms a round either way) and holds nothing
-    kept = xp.empty((m, n), dtype=xp.float32) \
-        if n * m * 4 <= budget and S.shape[1] > _READ_BACK_DIM else None
+    # Above _READ_BACK_DIM dimensions, where a product costs more than reading it back, the
+    # first p rows of T @ S.T that fit in the budget are kept (20k x 20k x 300, one thread:
+    # a round 6.2-6.7 s with none kept, 5.2-6.0 s with the 6.7k rows of 512 MB); below, a
+    # third pass of products costs what reading kept rows back does (es-en, one thread:
+    # 156 ms a round either way) and nothing is held
+    p = min(m, budget // (4 * max(n, 1))) if S.shape[1] > _READ_BACK_DIM else 0
+    kept = xp.empty((p, n), dtype=xp.float32)
     r_t = _penalties(T, S, k, budget, kept)
     fwd, fwd_s, r_s = _csls_pass(S, T, r_t, k, keep, rng, budget, kept=kept)
-    if kept is None:
-        bwd, bwd_s, _ = _csls_pass(T, S, r_s, k, keep, rng, budget, r_q=r_t)
-        return fwd, fwd_s, bwd, bwd_s
     bwd, bwd_s = xp.empty(m, dtype=xp.int64), xp.empty(m, dtype=xp.float32)
-    for a, b in _row_tiles(xp, m, n):
+    for a, b in _row_tiles(xp, p, n):
         bwd[a:b], bwd_s[a:b] = _best(kept[a:b], r_t[a:b], r_s, keep, rng)
+    if p < m:
+        bwd[p:], bwd_s[p:], _ = _csls_pass(T[p:], S, r_s, k, keep, rng, budget, r_q=r_t[p:])
     return fwd, fwd_s, bwd, bwd_s
 
 
@@ -394,25 +396,36 @@ def csls_best(S, T, k: int = 10, budget: int = DEFAULT_BUDGET):
 
 def _penalties(T, S, k, budget, kept=None):
     """Each row of ``T``'s mean cosine with its ``k`` nearest rows of ``S`` (unit rows), from
-    product tiles; the products are written into ``kept`` when given."""
+    product tiles; the products of the first ``len(kept)`` rows are written into ``kept``."""
     xp = get_array_module(T, S)
+    p = 0 if kept is None else len(kept)
     r = xp.empty(T.shape[0], dtype=xp.float32)
     for a, b in _product_tiles(xp, T.shape[0], S.shape[0], budget):
-        r[a:b] = topk_mean(_cosines(T[a:b], S, out=None if kept is None else kept[a:b]), k)
+        cos = _cosines(T[a:b], S, out=kept[a:b] if b <= p else None)
+        if a < p < b:
+            kept[a:] = cos[:p - a]
+        r[a:b] = topk_mean(cos, k)
     return r
 
 
 def _csls_pass(Q, R, r_r, k, keep, rng, budget, r_q=None, kept=None):
     """Each row of ``Q``'s CSLS best row of ``R`` (:func:`_best`) and ``r_q``, the rows' own
-    penalties, when not given: one product per tile (or its transpose read from ``kept``,
-    ``R @ Q.T``), its selections made while the tile is in the cache."""
+    penalties, when not given: one product per tile, its columns ``< len(kept)`` read back
+    from ``kept`` (the first rows of ``R @ Q.T``) instead, its selections made while the tile
+    is in the cache."""
     xp = get_array_module(Q, R)
-    n = Q.shape[0]
+    n, m = Q.shape[0], R.shape[0]
+    p = 0 if kept is None else len(kept)
     own = r_q is None
     r_q = xp.empty(n, dtype=xp.float32) if own else r_q
     best, score = xp.empty(n, dtype=xp.int64), xp.empty(n, dtype=xp.float32)
-    for a, b in _product_tiles(xp, n, R.shape[0], budget):
-        cos = _cosines(Q[a:b], R) if kept is None else _columns(kept, a, b)
+    for a, b in _product_tiles(xp, n, m, budget):
+        if p == 0:
+            cos = _cosines(Q[a:b], R)
+        else:
+            cos = _columns(kept, a, b, xp.empty((b - a, m), dtype=xp.float32))
+            if p < m:
+                _cosines(Q[a:b], R[p:], out=cos[:, p:])
         if own:
             r_q[a:b] = topk_mean(cos, k)
         best[a:b], score[a:b] = _best(cos, r_q[a:b], r_r, keep, rng)
@@ -426,16 +439,15 @@ _READ_BACK_DIM = 64
 _TRANSPOSE_ROWS = 512  # rows of ``kept`` per copy: 256-1024 within 10% of each other
 
 
-def _columns(kept, a: int, b: int):
-    """``kept[:, a:b].T`` as a contiguous array; on the CPU copied in blocks of rows that stay
-    in the cache (a plain strided copy of 10k x 10k took 661 ms, the blocks 103 ms)."""
+def _columns(kept, a: int, b: int, out):
+    """``kept[:, a:b].T`` into the first ``len(kept)`` columns of ``out`` (returned); on the
+    CPU copied in blocks of rows that stay in the cache (a plain strided copy of 10k x 10k
+    took 661 ms, the blocks 103 ms)."""
     xp = get_array_module(kept)
-    if xp is not np:
-        return xp.ascontiguousarray(kept[:, a:b].T)
-    m = kept.shape[0]
-    out = np.empty((b - a, m), dtype=kept.dtype)
-    for j in range(0, m, _TRANSPOSE_ROWS):
-        out[:, j:j + _TRANSPOSE_ROWS] = kept[j:j + _TRANSPOSE_ROWS, a:b].T
+    p = kept.shape[0]
+    step = p if xp is not np else _TRANSPOSE_ROWS
+    for j in range(0, p, step):
+        out[:, j:min(p, j + step)] = kept[j:j + step, a:b].T
     return out
 
 

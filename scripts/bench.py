@@ -185,7 +185,8 @@ def stage_passes(args):
     """Each kind of CSLS pass against a bare blocked matrix multiply of the same shape, in the
     same process: the targets' penalties; the queries' top-10 (their own penalties computed
     in the same pass); one refinement step (both sides' penalties and best matches both ways:
-    three passes when T @ S.T does not fit the budget, against three matmuls)."""
+    three passes, the first rows of T @ S.T that fit the budget kept and read back, against
+    three matmuls)."""
     import numpy as np
 
     from mapalign.backend import get_xp
