@@ -30,9 +30,17 @@ product_seconds: Optional[list] = None
 
 
 def _cosines(Q, R, out=None):
-    """``Q @ R.T`` (into ``out`` when given)."""
+    """``Q @ R.T`` (into ``out`` when given: numpy's BLAS writes a slice of rows in place; CuPy
+    is given a C-contiguous ``out`` only)."""
     t = None if product_seconds is None else time.perf_counter()
-    c = Q @ R.T if out is None else get_array_module(Q).matmul(Q, R.T, out=out)
+    xp = get_array_module(Q)
+    if out is None:
+        c = Q @ R.T
+    elif xp is np or out.flags.c_contiguous:
+        c = xp.matmul(Q, R.T, out=out)
+    else:
+        out[...] = Q @ R.T
+        c = out
     if t is not None:
         product_seconds.append(time.perf_counter() - t)
     return c
