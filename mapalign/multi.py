@@ -40,7 +40,7 @@ from .methods.procrustes import polar, solve as procrustes_solve
 from .normalize import apply_normalization, normalize
 from .params import Params
 from .refinement import RefineOptions, induce, refine
-from .scheduler import open_scheduler
+from .scheduler import check_scheduler, open_scheduler
 from .store import read_run, write_run
 from .unsupervised.criterion import mean_cosine_criterion
 
@@ -153,6 +153,7 @@ class MultiAligner(Params):
         self.copy = copy
 
     def _validate(self, spaces, dictionaries):
+        check_scheduler(self.scheduler, self.workers)
         if self.method not in MULTI_METHODS:
             raise ValueError(f"method must be one of {MULTI_METHODS}, not {self.method!r}")
         if self.induce_pairs not in ("unsupervised", "all"):

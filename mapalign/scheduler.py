@@ -68,15 +68,18 @@ def _distributed():
     return distributed
 
 
+_WORKERS_LOCAL_ONLY = "workers (--workers) sizes a local cluster: it needs scheduler 'local'"
+
+
 def check_scheduler(spec: Optional[str] = None, workers: Optional[int] = None) -> None:
     """Fail before any file is read when ``spec`` cannot be opened as asked."""
     if spec in (None, "", "in-process"):
         if workers is not None:
-            raise ValueError("--workers applies to --scheduler local only")
+            raise ValueError(_WORKERS_LOCAL_ONLY)
         return
     _distributed()
     if spec != "local" and workers is not None:
-        raise ValueError("--workers applies to --scheduler local only")
+        raise ValueError(_WORKERS_LOCAL_ONLY)
 
 
 @contextlib.contextmanager
@@ -84,10 +87,10 @@ def open_scheduler(spec: Optional[str] = None, workers: Optional[int] = None
                    ) -> Iterator[object]:
     """The scheduler for ``spec`` (None or ``"in-process"``, ``"local"``, or an address),
     closed (its local cluster shut down) on leaving the block."""
+    check_scheduler(spec, workers)
     if spec in (None, "", "in-process"):
         yield InProcess()
         return
-    check_scheduler(spec, workers)
     distributed = _distributed()
     if spec == "local":
         cluster = distributed.LocalCluster(n_workers=workers or 2, threads_per_worker=1,

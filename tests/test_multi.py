@@ -145,6 +145,14 @@ def _cli_family(tmp_path, spaces, dictionaries):
     return [f"{lang}={tmp_path / f'{lang}.vec'}" for lang in spaces]
 
 
+def test_workers_without_a_local_cluster_are_refused(noisy_hub):
+    """``workers`` sizes a local cluster: given with no scheduler, or with an address, it
+    would be ignored, so the fit refuses it before any work."""
+    spaces, _, seeds, _ = noisy_hub
+    with pytest.raises(ValueError, match="needs scheduler 'local'"):
+        MultiAligner(hub="hub", workers=2).fit(spaces, seeds)
+
+
 @pytest.mark.slow
 def test_dask_local_cluster_gives_identical_results(noisy_hub, tmp_path):
     """The same fit on a real dask.distributed LocalCluster (two worker processes) and in
