@@ -15,3 +15,8 @@ class MissingExtraError(RuntimeError):
 class SwappedError(ValueError):
     """A dictionary (or vectors file) fits the other language far better than the one it
     was given for: the languages were probably swapped."""
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A method that needs a fitted model was called before ``fit`` (scikit-learn's
+    convention: both a ``ValueError`` and an ``AttributeError``)."""

@@ -12,6 +12,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .backend import get_array_module
 from .errors import SwappedError
 
 FORMATS = ("auto", "text", "word2vec-binary", "fasttext-bin")
@@ -29,6 +30,25 @@ class FormatError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
+def as_rows(X, what: str, dim: Optional[int] = None, xp=np):
+    """``X`` (an array or nested lists of numbers) as a float32 matrix of ``xp``, one vector a
+    row (with ``dim`` columns when given); anything else is a ``ValueError`` naming ``what``."""
+    try:
+        X = xp.asarray(X, dtype=xp.float32)
+    except (TypeError, ValueError) as e:
+        if hasattr(X, "shape"):  # an array already: not a question of its contents
+            raise
+        why = "rows of different lengths" if "inhomogeneous" in str(e) else str(e)
+        raise ValueError(f"{what}: expected a matrix of numbers (one vector a row), got a "
+                         f"{type(X).__name__} that is not one: {why}") from None
+    if X.ndim != 2:
+        raise ValueError(f"{what}: expected a matrix (one vector a row), got shape "
+                         f"{tuple(X.shape)}" + (" (one vector v: [v])" if X.ndim == 1 else ""))
+    if dim is not None and X.shape[1] != dim:
+        raise ValueError(f"{what}: vectors of {X.shape[1]} dimensions, the model maps {dim}")
+    return X
+
+
 class Embeddings:
     """Words, a word->row index and a float32 matrix (one row per word, in file order).
 
@@ -38,8 +58,8 @@ class Embeddings:
 
     def __init__(self, words: Sequence[str], vectors: np.ndarray, path: Optional[str] = None,
                  oov: Optional[Callable[[str], np.ndarray]] = None):
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if vectors.ndim != 2 or vectors.shape[0] != len(words):
+        vectors = as_rows(vectors, "vectors")
+        if vectors.shape[0] != len(words):
             raise ValueError(f"{len(words)} words but vectors of shape {vectors.shape}")
         self.words = list(words)
         self.vectors = vectors
@@ -518,12 +538,15 @@ def check_pairs(pairs: Sequence[Tuple[str, str]], src: Embeddings, tgt: Embeddin
     ``>= tgt_limit`` counts as missing), the swapped direction is counted too; if it fits far
     better (at least half the pairs, and twice as many as given) the languages were probably
     swapped: :class:`SwappedError`, unless ``allow_swapped``. No usable pair at all is a
-    ``ValueError``. Returns warnings (low coverage), each naming ``path``."""
+    ``ValueError``, as is an empty dictionary. Returns warnings (low coverage), each naming
+    ``path``."""
     total = len(pairs)
+    if total == 0:
+        raise ValueError(f"{path}: no pairs (an empty dictionary)")
     n_tgt = len(tgt) if tgt_limit is None else min(tgt_limit, len(tgt))
     used = sum(1 for s, t in pairs
                if s in src.index and tgt.index.get(t, n_tgt) < n_tgt)
-    if total == 0 or 2 * used >= total:
+    if 2 * used >= total:
         return []
     swapped = sum(1 for s, t in pairs if t in src.index and s in tgt.index)
     if 2 * swapped >= total and swapped >= 2 * max(used, 1) and not allow_swapped:
@@ -533,10 +556,38 @@ def check_pairs(pairs: Sequence[Tuple[str, str]], src: Embeddings, tgt: Embeddin
     if used == 0:
         limit = "" if tgt_limit is None else f" (targets limited to the first {n_tgt:,} words)"
         raise ValueError(f"{path}: none of its {total:,} pairs has both words in the "
-                         f"vocabularies{limit}")
+                         f"vocabularies ({_vocabulary('source', src, len(src))}, "
+                         f"{_vocabulary('target', tgt, n_tgt)}){limit}")
     return [f"{path}: low coverage, only {used:,} of {total:,} pairs "
             f"({100.0 * used / total:.1f}%) have both words in the vocabularies; figures "
             "from it describe those pairs only"]
+
+
+def _vocabulary(side: str, emb: Embeddings, n: int) -> str:
+    return f"{side} {emb.path + ' ' if emb.path else ''}{n:,} words"
+
+
+def check_vectors(emb, side: str) -> None:
+    """What a fit takes as one side: :class:`Embeddings` whose vectors are all finite. A NaN
+    or infinite value is a ``ValueError`` naming the side, the file, the row and its word,
+    before any solver meets it."""
+    if not isinstance(emb, Embeddings):
+        raise TypeError(f"{side} vectors: expected mapalign.Embeddings (words and a matrix: "
+                        f"Embeddings(words, vectors)), got {type(emb).__name__}")
+    V = emb.vectors
+    xp = get_array_module(V)
+    bad = ~xp.isfinite(V.sum(axis=1, dtype=xp.float64))  # float64: a finite row cannot overflow
+    if not bool(bad.any()):
+        return
+    rows = xp.flatnonzero(bad)
+    i = int(rows[0])
+    row = V[i]
+    col = int(xp.flatnonzero(~xp.isfinite(row))[0])
+    value = "NaN" if bool(xp.isnan(row[col])) else ("inf" if float(row[col]) > 0 else "-inf")
+    where = f" {emb.path}" if emb.path else ""
+    more = f" ({len(rows) - 1:,} more rows hold NaN or inf)" if len(rows) > 1 else ""
+    raise ValueError(f"{side} vectors{where}: row {i} ({emb.words[i]!r}) holds {value} "
+                     f"(column {col}){more}")
 
 
 def check_words(words: Sequence[str], own: set, other: set, path, side: str,

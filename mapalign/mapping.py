@@ -16,7 +16,8 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from .backend import asnumpy, get_array_module, get_xp, resolve_device, to_device
-from .loading import Embeddings, check_pairs, dictionary_name, index_pairs, lookup_word
+from .loading import (Embeddings, as_rows, check_pairs, check_vectors, index_pairs,
+                      lookup_word)
 from .methods import METHODS, MULTISTEP, RCSLS, MultiStep, make_solver, method_settings
 from .methods import cca, procrustes  # noqa: F401  (re-exported)
 from .normalize import apply_normalization, normalize
@@ -35,6 +36,7 @@ class Mapping(Params):
     """
 
     normalize = "unit,center,unit"
+    _fitted_attr = "W_src_"
 
     @classmethod
     def from_arrays(cls, W_src, W_tgt, normalize, src_means=(), tgt_means=()):
@@ -57,6 +59,9 @@ class Mapping(Params):
         return os.fspath(path)
 
     def _prepare(self, src: Embeddings, tgt: Embeddings):
+        """Every fit's first step: the inputs checked (finite vectors), then normalised."""
+        check_vectors(src, "source")
+        check_vectors(tgt, "target")
         self.device_ = resolve_device(self.device)
         xp = get_xp(self.device_)
         X, src_means = normalize(to_device(src.vectors, xp), self.normalize)
@@ -70,8 +75,8 @@ class Mapping(Params):
         """The rows of a seed dictionary's usable pairs (its counts in ``seed_info_``), after
         :func:`~mapalign.loading.check_pairs` (a reversed dictionary is an error unless
         ``allow_swapped``; low coverage warns)."""
-        for message in check_pairs(pairs, src, tgt, dictionary_name(pairs),
-                                   allow_swapped=allow_swapped):
+        name = getattr(pairs, "path", None) or "the seed dictionary"
+        for message in check_pairs(pairs, src, tgt, name, allow_swapped=allow_swapped):
             warnings.warn(message)
         s_rows, t_rows, self.seed_info_ = index_pairs(pairs, src, tgt)
         return s_rows, t_rows
@@ -88,17 +93,19 @@ class Mapping(Params):
         """Map raw source vectors (rows) into the shared space; the result lives where ``X``
         does (numpy in, numpy out; cupy in, cupy out)."""
         xp = get_array_module(X)
-        return self._transform(X, xp, [to_device(m, xp) for m in self.src_means_], self.W_src_)
+        return self._transform(X, xp, [to_device(m, xp) for m in self.src_means_], self.W_src_,
+                               "source vectors")
 
     def transform_target(self, Z):
         """Map raw target vectors (rows) into the shared space (see :meth:`transform_source`)."""
         xp = get_array_module(Z)
-        return self._transform(Z, xp, [to_device(m, xp) for m in self.tgt_means_], self.W_tgt_)
+        return self._transform(Z, xp, [to_device(m, xp) for m in self.tgt_means_], self.W_tgt_,
+                               "target vectors")
 
-    def _transform(self, X, xp, means, W):
+    def _transform(self, X, xp, means, W, what):
         # float64 products: a row maps to the same float32 values whatever block it is part of
         # (export of the whole vocabulary and streaming apply agree to the byte)
-        X = apply_normalization(xp.asarray(X, dtype=xp.float32), self.normalize, means)
+        X = apply_normalization(as_rows(X, what, W.shape[0], xp), self.normalize, means)
         return (X.astype(xp.float64) @ to_device(W, xp).astype(xp.float64)).astype(xp.float32)
 
     def mapped(self, src: Embeddings, tgt: Embeddings, n_src=None, n_tgt=None,
@@ -300,8 +307,8 @@ class SupervisedAligner(Mapping):
         swapped (unless ``allow_swapped``), a warning otherwise."""
         t0 = time.perf_counter()
         self._validate()
-        s_rows, t_rows = self._seed_rows(pairs, src, tgt, allow_swapped)
         xp, X, Z = self._prepare(src, tgt)
+        s_rows, t_rows = self._seed_rows(pairs, src, tgt, allow_swapped)
         solve = make_solver(self.method, X, Z, self.multistep or MULTISTEP,
                             self.rcsls or RCSLS())
         if self.refine == "auto":

@@ -35,7 +35,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from .backend import asnumpy, get_array_module, get_xp, resolve_device, to_device
-from .loading import Embeddings, check_pairs, dictionary_name, index_pairs
+from .loading import Embeddings, as_rows, check_pairs, check_vectors, index_pairs
 from .methods.procrustes import polar, solve as procrustes_solve
 from .normalize import apply_normalization, normalize
 from .params import Params
@@ -127,6 +127,8 @@ class MultiAligner(Params):
     overwritten).
     """
 
+    _fitted_attr = "maps_"
+
     def __init__(self, method: str = "joint", hub: str = "en", refine: int = 0,
                  rounds: int = 3, sweeps: int = 10, vocab: int = 15000, csls_k: int = 10,
                  criterion_vocab: int = 10000, normalize: str = "unit,center,unit",
@@ -184,9 +186,12 @@ class MultiAligner(Params):
         t0 = time.perf_counter()
         log = progress or (lambda m: None)
         dictionaries = dictionaries or {}
+        for lang, emb in spaces.items():
+            check_vectors(emb, f"{lang}")
         self._validate(spaces, dictionaries)
         for (a, b), pairs in dictionaries.items():
-            for message in check_pairs(pairs, spaces[a], spaces[b], dictionary_name(pairs),
+            name = getattr(pairs, "path", None) or f"the {a}-{b} dictionary"
+            for message in check_pairs(pairs, spaces[a], spaces[b], name,
                                        allow_swapped=allow_swapped,
                                        hint=f"did you mean {b}-{a} for this {a}-{b} "
                                             "dictionary?"):
@@ -323,8 +328,10 @@ class MultiAligner(Params):
     def transform(self, lang: str, vectors, hub_only: bool = False):
         """Raw vectors of ``lang`` in the shared space (``hub_only``: with the hub maps)."""
         maps = self.hub_maps_ if hub_only else self.maps_
-        X = apply_normalization(np.asarray(vectors, dtype=np.float32), self.normalize,
-                                self.means_[lang])
+        if lang not in maps:
+            raise ValueError(f"{lang!r} is not one of the model's languages {sorted(maps)}")
+        X = apply_normalization(as_rows(vectors, f"{lang} vectors", maps[lang].shape[0]),
+                                self.normalize, self.means_[lang])
         return (X.astype(np.float64) @ maps[lang].astype(np.float64)).astype(np.float32)
 
     def report_(self) -> dict:

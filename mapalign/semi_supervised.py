@@ -63,8 +63,8 @@ class SemiSupervisedAligner(Mapping):
         ``progress`` hears the self-learning rounds."""
         t0 = time.perf_counter()
         self._validate()
-        s_rows, t_rows = self._seed_rows(pairs, src, tgt, allow_swapped)
         xp, X, Z = self._prepare(src, tgt)
+        s_rows, t_rows = self._seed_rows(pairs, src, tgt, allow_swapped)
         log = progress or (lambda msg: None)
 
         self.heldout_check_ = None

@@ -108,13 +108,13 @@ class UnsupervisedAligner(Mapping):
 
     def fit(self, src: Embeddings, tgt: Embeddings, progress=None):
         self._validate()
+        t0 = time.perf_counter()
+        log = progress or (lambda msg: None)
+        xp, X, Z = self._prepare(src, tgt)
         if src.dim != tgt.dim:
             raise ValueError(f"unsupervised mapping is orthogonal and needs equal dimensions: "
                              f"source {src.dim}, target {tgt.dim}; reduce one side (e.g. PCA) "
                              "or fit with a dictionary")
-        t0 = time.perf_counter()
-        log = progress or (lambda msg: None)
-        xp, X, Z = self._prepare(src, tgt)
         self.adversarial_schedule_ = schedule_of(self.adversarial, xp)
         eye = xp.eye(Z.shape[1], dtype=xp.float32)
         n_crit, n_ref = self.criterion_vocab, self.refine_vocab
