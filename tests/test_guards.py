@@ -247,3 +247,20 @@ def test_the_cli_reports_each_as_one_error_line(pair, tmp_path):
         assert len(errors) == 1 and message in errors[0], r.output
         assert "Traceback" not in r.output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_method_added_later_is_covered(pair):
+    class Later(ma.SupervisedAligner):
+        def neighbours(self, word):
+            return self.W_src_
+
+        @property
+        def size(self):
+            return self.W_src_.shape
+
+    with pytest.raises(ma.NotFittedError, match="before neighbours"):
+        Later().neighbours("perro")
+    with pytest.raises(ma.NotFittedError, match="before size"):
+        Later().size
+    model = Later(refine=0).fit(*pair[:3])
+    assert model.size == (8, 8) and model.neighbours("x") is model.W_src_
