@@ -59,16 +59,16 @@ class Mapping(Params):
         return os.fspath(path)
 
     def _prepare(self, src: Embeddings, tgt: Embeddings):
-        """Every fit's first step: the inputs checked (finite vectors), then normalised."""
+        """Every fit's first step: the inputs checked (finite vectors), then normalised (the
+        means are kept by :meth:`_store`, with the matrices: a fit that fails leaves a fitted
+        model as it was)."""
         check_vectors(src, "source")
         check_vectors(tgt, "target")
         self.device_ = resolve_device(self.device)
         xp = get_xp(self.device_)
         X, src_means = normalize(to_device(src.vectors, xp), self.normalize)
         Z, tgt_means = normalize(to_device(tgt.vectors, xp), self.normalize)
-        # fitted state lives on the host, whatever device the fit ran on
-        self.src_means_ = [asnumpy(m) for m in src_means]
-        self.tgt_means_ = [asnumpy(m) for m in tgt_means]
+        self._means = src_means, tgt_means
         return xp, X, Z
 
     def _seed_rows(self, pairs, src: Embeddings, tgt: Embeddings, allow_swapped: bool):
@@ -86,6 +86,10 @@ class Mapping(Params):
         return {}
 
     def _store(self, W_src, W_tgt):
+        # fitted state lives on the host, whatever device the fit ran on
+        src_means, tgt_means = self.__dict__.pop("_means")
+        self.src_means_ = [asnumpy(m) for m in src_means]
+        self.tgt_means_ = [asnumpy(m) for m in tgt_means]
         self.W_src_ = asnumpy(W_src)
         self.W_tgt_ = asnumpy(W_tgt)
 

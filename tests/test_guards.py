@@ -264,3 +264,24 @@ def test_a_method_added_later_is_covered(pair):
         Later().size
     model = Later(refine=0).fit(*pair[:3])
     assert model.size == (8, 8) and model.neighbours("x") is model.W_src_
+
+
+@pytest.mark.parametrize("cls", FITTABLE, ids=lambda c: c.__name__)
+def test_a_refused_refit_leaves_the_fitted_model_as_it_was(cls, fitted, pair):
+    """The inputs are checked before anything fitted is replaced (a model fitted on one pair
+    of languages and refused on another must not map with the means of the second)."""
+    import copy
+
+    src, tgt, train, _ = pair
+    model = copy.deepcopy(fitted[cls])
+    args = ("xx", src.vectors[:5]) if cls is MultiAligner else (src.vectors[:5],)
+    before = model.transform(*args)
+    other = ma.Embeddings(src.words, src.vectors + 1.0)  # other means
+    sv = other.vectors.copy()
+    sv[3, 0] = np.nan
+    with pytest.raises(ValueError, match="holds NaN"):
+        _fit(model, ma.Embeddings(src.words, sv), tgt, train)
+    if _takes_dictionary(cls):
+        with pytest.raises(ValueError, match="none of its"):
+            _fit(model, other, tgt, [("nosuch", "word")])
+    np.testing.assert_array_equal(model.transform(*args), before)
