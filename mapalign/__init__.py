@@ -14,11 +14,13 @@ from .errors import NotFittedError  # noqa: E402
 from .evaluation import evaluate_bdi, precision_at_k  # noqa: E402
 from .loading import Embeddings, FormatError, load_dictionary, load_embeddings  # noqa: E402
 from .mapping import Mapping, SupervisedAligner, cca, load, procrustes  # noqa: E402
+from .multi import MultiAligner  # noqa: E402
 from .retrieval import mean_topk_similarity, mutual_nearest, nearest  # noqa: E402
 from .semi_supervised import SemiSupervisedAligner  # noqa: E402
 from .unsupervised import UnsupervisedAligner  # noqa: E402
 
-__all__ = ["Embeddings", "FormatError", "Mapping", "NotFittedError", "SemiSupervisedAligner", "SupervisedAligner",
+__all__ = ["Embeddings", "FormatError", "Mapping", "MultiAligner", "NotFittedError",
+           "SemiSupervisedAligner", "SupervisedAligner",
            "UnsupervisedAligner",
            "cca", "evaluate_bdi", "load", "load_dictionary", "load_embeddings",
            "mean_topk_similarity", "mutual_nearest", "nearest", "precision_at_k", "procrustes"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import MissingExtraError
+from .errors import MissingExtraError, option
 
 DEVICES = ("cpu", "gpu", "auto")
 # Further array modules by device name (the test suite registers a strict stand-in for CuPy
@@ -42,7 +42,7 @@ def resolve_device(device: str = "cpu") -> str:
         return "cpu"
     found = _cupy() is not None
     if device == "gpu" and not found:
-        raise MissingExtraError("--device gpu (CuPy and a GPU it sees)", "gpu")
+        raise MissingExtraError(f"{option('device', 'gpu')} (CuPy and a GPU it sees)", "gpu")
     return "gpu" if found else "cpu"
 
 

@@ -10,7 +10,7 @@ import sys
 import click
 
 from .backend import DEVICES
-from .errors import MissingExtraError
+from .errors import MissingExtraError, use_cli_flags
 from .loading import ENCODING_ERRORS, FORMATS, FormatError
 from .mapping import METHODS
 from .normalize import parse_chain
@@ -55,8 +55,9 @@ def _warn(messages, quiet=False):
 
 _no_swap_check = click.option(
     "--no-swap-check", "allow_swapped", is_flag=True,
-    help="Go on when a dictionary (or vectors file) fits the languages far better swapped "
-         "(by default an error: did you swap SRC and TGT?).")
+    help="Go on with a dictionary (or vectors file) that does not match the run: one that "
+         "fits the languages far better swapped, or of which under 5% is in the vocabularies "
+         "(by default an error: swapped languages, or a file of other languages?).")
 _device_option = click.option(
     "--device", type=click.Choice(DEVICES), default=None,
     help="Where to compute: cpu, gpu (CuPy) or auto (default: where the run was fitted).")
@@ -118,6 +119,7 @@ class _Group(click.Group):
 @click.version_option(package_name="mapalign")
 def main():
     """Map two languages' word vectors into one space, and measure the mapping."""
+    use_cli_flags(click.get_current_context())  # messages name this command's flags
 
 
 _moved = [click.option("--src", "src_path", type=click.Path(exists=True, dir_okay=False),
@@ -193,7 +195,8 @@ def _moved_options(f):
 @click.option("--jobs", "n_jobs", type=click.IntRange(min=1),
               help="Unsupervised procedures run at once (default: one per CPU core, one on a "
                    "GPU); changes the time, not the result.")
-@click.option("--force", is_flag=True, help="Overwrite an existing run.")
+@click.option("--force", is_flag=True,
+              help="Overwrite an existing run, or write into a folder holding other files.")
 @_no_swap_check
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr/stdout.")
@@ -475,7 +478,8 @@ _SCHEDULER_HELP = ("Where independent tasks (per-language maps, induced dictiona
 @click.option("--scheduler", default="in-process", show_default=True, help=_SCHEDULER_HELP)
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes of --scheduler local (default 2).")
-@click.option("--force", is_flag=True, help="Overwrite an existing run.")
+@click.option("--force", is_flag=True,
+              help="Overwrite an existing run, or write into a folder holding other files.")
 @_no_swap_check
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")

@@ -17,6 +17,8 @@ from typing import Iterable, Sequence, Tuple
 
 import numpy as np
 
+from .errors import option
+
 _VEC_CHUNK = 8192
 _SPACE = re.compile(r"\s")
 
@@ -55,7 +57,7 @@ def atomic_set(out_dir, names, overwrite=False):
         for name in names:
             if os.path.exists(os.path.join(out_dir, name)):
                 raise OutputExistsError(f"{os.path.join(out_dir, name)} exists "
-                                        "(use --force to overwrite)")
+                                        f"(use {option('force')} to overwrite)")
     os.makedirs(out_dir, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".mapalign-partial-", dir=out_dir)
     try:
@@ -81,7 +83,7 @@ def atomic_file(path, mode="wb", overwrite=True):
     """Open a temporary file beside ``path``; on success it replaces ``path``."""
     path = os.fspath(path)
     if not overwrite and os.path.exists(path):
-        raise OutputExistsError(f"{path} exists (use --force to overwrite)")
+        raise OutputExistsError(f"{path} exists (use {option('force')} to overwrite)")
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",

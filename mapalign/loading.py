@@ -13,7 +13,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .backend import get_array_module
-from .errors import SwappedError
+from .errors import InputMismatchError, SwappedError, option
 
 FORMATS = ("auto", "text", "word2vec-binary", "fasttext-bin")
 ENCODING_ERRORS = ("strict", "skip", "replace")
@@ -223,12 +223,14 @@ class _Rows:
             if _is_binary(raw):
                 raise FormatError(self.path, lineno, "binary data where a text row was "
                                                      "expected (a word2vec binary file? try "
-                                                     "--format word2vec-binary)") from None
+                                                     f"{option('fmt', 'word2vec-binary')})"
+                                  ) from None
             if errors == "strict":
                 raise FormatError(self.path, lineno,
                                   f"bytes that are not UTF-8 at column {e.start + 1}: "
-                                  f"{raw[e.start:e.end]!r} (--encoding-errors skip|replace "
-                                  "accepts such files)") from None
+                                  f"{raw[e.start:e.end]!r} ({option('encoding_errors', 'skip')}"
+                                  f" or {option('encoding_errors', 'replace')} accepts such "
+                                  "files)") from None
             self.stats["bad_encoding"] += 1
             if self.stats["first_bad_encoding"] is None:
                 self.stats["first_bad_encoding"] = lineno
@@ -529,42 +531,81 @@ def index_pairs(pairs: Iterable[Tuple[str, str]], src: Embeddings, tgt: Embeddin
     return np.asarray(s_rows, dtype=np.int64), np.asarray(t_rows, dtype=np.int64), info
 
 
+# How much of a user's file must be known to what it is used with (a run's or a fit's
+# vocabularies), measured on ../shared/data. A file of the right languages is known almost
+# whole: 100% of the pairs of the es-en, zh-en, fr-en, fi-en and fr-fi dictionaries; English
+# vectors of another source, 30-93% of their first 8,192 words (vocabularies of 5-10k words).
+# A file of other languages shares only accidental words (numbers, names, loanwords): 0-2.2%
+# of the pairs (fr-en and fi-en dictionaries against es-en, es-en against fr-en, zh-en against
+# es-en) and 0-3.4% of the first words of vectors (fr, fi, zh against es; es against fr, zh).
+# So under REFUSE_BELOW a file is refused (unless the user insists: a vocabulary too small for
+# the file looks the same); under WARN_BELOW it is used with a warning. Swapped sides (English
+# vectors against the Spanish vocabulary: 5.2%) are told apart by the other side fitting.
+REFUSE_BELOW = 0.05
+WARN_BELOW = 0.5
+
+
+def vocabulary_name(side: str, emb_or_words, path=None, vocabulary: bool = True) -> str:
+    """How messages name a vocabulary: ``source vocabulary (es.vec, 20,000 words)``
+    (``source: es.vec, 20,000 words`` without ``vocabulary``)."""
+    path = path or getattr(emb_or_words, "path", None)
+    where = f"{os.path.basename(os.fspath(path))}, " if path else ""
+    size = f"{where}{len(emb_or_words):,} words"
+    return f"{side} vocabulary ({size})" if vocabulary else f"{side}: {size}"
+
+
+def _go_on() -> str:
+    return f"({option('allow_swapped')} to go on anyway)"
+
+
 def check_pairs(pairs: Sequence[Tuple[str, str]], src: Embeddings, tgt: Embeddings, path,
                 *, tgt_limit: Optional[int] = None, allow_swapped: bool = False,
                 hint: str = "did you swap SRC and TGT?") -> List[str]:
-    """Check a dictionary against the vocabularies it is used with, before it is used.
+    """Check a dictionary against the vocabularies it is used with, before it is used; the one
+    check of every dictionary a command or an aligner reads (seed or test).
 
-    When fewer than half of its pairs have both words in the vocabularies (a target at row
-    ``>= tgt_limit`` counts as missing), the swapped direction is counted too; if it fits far
-    better (at least half the pairs, and twice as many as given) the languages were probably
-    swapped: :class:`SwappedError`, unless ``allow_swapped``. No usable pair at all is a
-    ``ValueError``, as is an empty dictionary. Returns warnings (low coverage), each naming
-    ``path``."""
+    Under :data:`WARN_BELOW` of its pairs with both words in the vocabularies, the swapped
+    direction is counted too: if it fits far better (at least half the pairs, and twice as
+    many as given) the languages were probably swapped: :class:`SwappedError`. Otherwise,
+    under :data:`REFUSE_BELOW` it is a dictionary of other languages:
+    :class:`~mapalign.errors.InputMismatchError`. ``allow_swapped`` goes on with a warning
+    instead of either; no usable pair at all (or no pair) is a ``ValueError`` whatever it
+    says. Pairs whose target is at row ``>= tgt_limit`` (retrieval's limit) are left out,
+    with a warning that says so. Returns the warnings, each naming ``path``."""
     total = len(pairs)
     if total == 0:
         raise ValueError(f"{path}: no pairs (an empty dictionary)")
     n_tgt = len(tgt) if tgt_limit is None else min(tgt_limit, len(tgt))
-    used = sum(1 for s, t in pairs
-               if s in src.index and tgt.index.get(t, n_tgt) < n_tgt)
-    if 2 * used >= total:
-        return []
-    swapped = sum(1 for s, t in pairs if t in src.index and s in tgt.index)
-    if 2 * swapped >= total and swapped >= 2 * max(used, 1) and not allow_swapped:
-        raise SwappedError(f"{path}: only {used:,} of {total:,} pairs fit the vocabularies as "
-                           f"given, but {swapped:,} would with the languages swapped: {hint} "
-                           "(--no-swap-check to go on anyway)")
-    if used == 0:
-        limit = "" if tgt_limit is None else f" (targets limited to the first {n_tgt:,} words)"
-        raise ValueError(f"{path}: none of its {total:,} pairs has both words in the "
-                         f"vocabularies ({_vocabulary('source', src, len(src))}, "
-                         f"{_vocabulary('target', tgt, n_tgt)}){limit}")
-    return [f"{path}: low coverage, only {used:,} of {total:,} pairs "
-            f"({100.0 * used / total:.1f}%) have both words in the vocabularies; figures "
-            "from it describe those pairs only"]
-
-
-def _vocabulary(side: str, emb: Embeddings, n: int) -> str:
-    return f"{side} {emb.path + ' ' if emb.path else ''}{n:,} words"
+    rows = [tgt.index[t] for s, t in pairs if s in src.index and t in tgt.index]
+    known, used = len(rows), sum(1 for j in rows if j < n_tgt)
+    where = f"{vocabulary_name('source', src, vocabulary=False)}; " \
+        f"{vocabulary_name('target', tgt, vocabulary=False)}"
+    other = "a dictionary of other languages, or vocabularies too small for it?"
+    warned = []
+    if known < WARN_BELOW * total:
+        swapped = sum(1 for s, t in pairs if t in src.index and s in tgt.index)
+        share = f"{known:,} of its {total:,} pairs ({100.0 * known / total:.1f}%)"
+        if 2 * swapped >= total and swapped >= 2 * max(known, 1) and not allow_swapped:
+            raise SwappedError(f"{path}: only {share} fit the vocabularies as given ({where}), "
+                               f"but {swapped:,} would with the languages swapped: {hint} "
+                               f"{_go_on()}")
+        if known == 0:
+            raise InputMismatchError(f"{path}: none of its {total:,} pairs has both words in "
+                                     f"the vocabularies ({where}): {other}")
+        if known < REFUSE_BELOW * total and not allow_swapped:
+            raise InputMismatchError(f"{path}: only {share} have both words in the "
+                                     f"vocabularies ({where}): {other} {_go_on()}")
+        warned.append(f"{path}: low coverage, only {share} have both words in the "
+                      "vocabularies; figures from it describe those pairs only")
+    if used < known:
+        limit = f"the first {n_tgt:,} target words (retrieval's limit, " \
+                f"{option('eval_vocab', n_tgt)})"
+        if used == 0:
+            raise ValueError(f"{path}: none of its {known:,} pairs in the vocabularies has "
+                             f"its target among {limit}: raise the limit")
+        warned.append(f"{path}: {known - used:,} of its {known:,} pairs in the vocabularies "
+                      f"are left out: their target is not among {limit}")
+    return warned
 
 
 def check_vectors(emb, side: str) -> None:
@@ -590,19 +631,36 @@ def check_vectors(emb, side: str) -> None:
                      f"(column {col}){more}")
 
 
-def check_words(words: Sequence[str], own: set, other: set, path, side: str,
-                allow_swapped: bool = False) -> None:
-    """A vectors file given as ``side`` of a run: :class:`SwappedError` when fewer than half
-    of ``words`` are in that side's vocabulary and the other side's fits far better."""
+def check_words(words: Sequence[str], own, other, path, side: str,
+                allow_swapped: bool = False) -> List[str]:
+    """The first words of a vectors file given as ``side`` of a run, against the run's
+    vocabularies (``own``: that side's, ``other``: the other's; sets, or
+    ``(set, description)``): the same rules as :func:`check_pairs`, per word. A file that fits
+    the other side far better is :class:`SwappedError`; one of which under
+    :data:`REFUSE_BELOW` is known is :class:`~mapalign.errors.InputMismatchError` (unless
+    ``allow_swapped``); under :data:`WARN_BELOW`, a warning (returned)."""
     words = list(words)
     if not words:
-        return
+        return []
+    other_side = "target" if side == "source" else "source"
+    (own, own_name), (other, other_name) = (
+        v if isinstance(v, tuple) else (v, vocabulary_name(s, v))
+        for v, s in ((own, side), (other, other_side)))
+    n = len(words)
     mine = sum(w in own for w in words)
+    if mine >= WARN_BELOW * n:
+        return []
     theirs = sum(w in other for w in words)
-    if 2 * mine < len(words) and 2 * theirs >= len(words) and theirs >= 2 * max(mine, 1) \
-            and not allow_swapped:
-        other_side = "target" if side == "source" else "source"
-        raise SwappedError(f"{path}: only {mine:,} of its first {len(words):,} words are in "
-                           f"the run's {side} vocabulary, but {theirs:,} are in its "
-                           f"{other_side} vocabulary: are these {other_side} vectors "
-                           f"(--side {other_side})? (--no-swap-check to go on anyway)")
+    share = f"{mine:,} of its first {n:,} words ({100.0 * mine / n:.1f}%)"
+    if 2 * theirs >= n and theirs >= 2 * max(mine, 1) and not allow_swapped:
+        raise SwappedError(f"{path}: only {share} are in the run's {own_name}, but {theirs:,} "
+                           f"are in its {other_name}: are these {other_side} vectors "
+                           f"({option('side', other_side)})? {_go_on()}")
+    if mine < REFUSE_BELOW * n and not allow_swapped:
+        found = f"none of its first {n:,} words is" if mine == 0 else f"only {share} are"
+        nor = f"nor in its {other_name}" if theirs == 0 else \
+            f"and {theirs:,} in its {other_name}"
+        raise InputMismatchError(f"{path}: {found} in the run's {own_name}, {nor}: vectors "
+                                 f"of another language? {_go_on()}")
+    return [f"{path}: only {share} are in the run's {own_name}: vectors of another language? "
+            "The words it does not know are mapped all the same"]

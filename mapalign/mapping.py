@@ -24,7 +24,7 @@ from .normalize import apply_normalization, normalize
 from .params import Params
 from .refinement import RefineOptions, refine
 from .retrieval import DEFAULT_BUDGET, mutual_nearest, nearest
-from .store import read_run, write_run
+from .store import NotTwoLanguageRun, check_run_dir, read_run, write_run
 
 class Mapping(Params):
     """What every aligner shares once fitted: normalisation, the two matrices, transforms.
@@ -37,6 +37,7 @@ class Mapping(Params):
 
     normalize = "unit,center,unit"
     _fitted_attr = "W_src_"
+    ARRAYS = ("W_src_", "W_tgt_", "src_means_", "tgt_means_")  # in the run's mapping.npz
 
     @classmethod
     def from_arrays(cls, W_src, W_tgt, normalize, src_means=(), tgt_means=()):
@@ -52,9 +53,12 @@ class Mapping(Params):
         cupy out."""
         return self.transform_source(X)
 
-    def save(self, path) -> str:
-        """Write this fitted model as a run directory's model (``mapping.npz`` and a
-        ``report.json`` with its class and parameters); :func:`mapalign.load` reads it back."""
+    def save(self, path, overwrite: bool = False) -> str:
+        """Write this fitted model as a run directory (``mapping.npz`` and a ``report.json``
+        with its class, parameters and fitted attributes); :func:`mapalign.load` reads it
+        back. A run already there, or a folder holding other files, is an error unless
+        ``overwrite``."""
+        check_run_dir(path, overwrite, "overwrite")
         save_run(path, self, model_report(self))
         return os.fspath(path)
 
@@ -198,11 +202,19 @@ def model_report(model: Mapping) -> dict:
     """What a saved model's ``report.json`` holds about the model itself."""
     import mapalign
 
-    cls = type(model)
-    return {"mapalign_version": mapalign.__version__,
-            "model": {"class": f"{cls.__module__}.{cls.__qualname__}",
-                      "params": _jsonable_params(model.get_params())},
+    return {"mapalign_version": mapalign.__version__, "model": model_info(model),
             "settings": {"normalize": model.normalize}, "inputs": {}}
+
+
+def model_info(model) -> dict:
+    """A fitted model as its report names it: class, parameters and fitted attributes
+    (every one but the arrays: see :mod:`mapalign.fitted`)."""
+    from .fitted import fitted_attributes
+
+    cls = type(model)
+    return {"class": f"{cls.__module__}.{cls.__qualname__}",
+            "params": _jsonable_params(model.get_params(deep=False)),
+            "fitted": fitted_attributes(model)}
 
 
 def save_run(run_dir, model: Mapping, report: dict, overwrite: bool = True):
@@ -221,13 +233,21 @@ def load_run(run_dir) -> Tuple[Mapping, dict]:
                                list(z["src_means"]), list(z["tgt_means"])), report
 
 
-def load(path) -> Mapping:
-    """A model saved with ``save`` (or a run directory written by ``mapalign fit``): the
-    aligner's class with its parameters and fitted matrices where the report names them,
-    otherwise a plain :class:`Mapping`."""
+def load(path):
+    """A model saved with ``save`` (or a run directory written by ``mapalign fit`` or
+    ``fit-multi``): the aligner's class with its parameters, fitted matrices and every other
+    fitted attribute where the report names them (a multilingual run: a
+    :class:`~mapalign.multi.MultiAligner`), otherwise a plain :class:`Mapping`."""
     import importlib
 
-    mapping, report = load_run(path)
+    from .fitted import restore
+
+    try:
+        mapping, report = load_run(path)
+    except NotTwoLanguageRun:
+        from .multi import load_multi
+
+        return load_multi(path)[0]
     info = report.get("model") or {}
     params = info.get("params")
     if not isinstance(params, dict):
@@ -237,7 +257,8 @@ def load(path) -> Mapping:
         return mapping
     cls = getattr(importlib.import_module(module), name)
     model = cls(**_params_from_json(params))
-    for attr in ("W_src_", "W_tgt_", "src_means_", "tgt_means_"):
+    restore(model, info.get("fitted"))
+    for attr in Mapping.ARRAYS:
         setattr(model, attr, getattr(mapping, attr))
     return model
 

@@ -28,20 +28,24 @@ inducing only for the unsupervised pair raised it to 47.74.
 from __future__ import annotations
 
 import itertools
+import os
 import time
 import warnings
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .errors import option
 from .backend import asnumpy, get_array_module, get_xp, resolve_device, to_device
-from .loading import Embeddings, as_rows, check_pairs, check_vectors, index_pairs
+from .loading import Embeddings, as_rows, check_pairs, check_vectors, index_pairs, \
+    load_embeddings
 from .methods.procrustes import polar, solve as procrustes_solve
 from .normalize import apply_normalization, normalize
 from .params import Params
 from .refinement import RefineOptions, induce, refine
 from .scheduler import check_scheduler, open_scheduler
-from .store import read_run, write_run
+from .retrieval import DEFAULT_BUDGET, nearest
+from .store import check_run_dir, read_run, write_run
 from .unsupervised.criterion import mean_cosine_criterion
 
 MULTI_METHODS = ("hub", "gpa", "joint")
@@ -52,8 +56,9 @@ def check_hub_dictionaries(languages, hub: str, pairs) -> None:
     direction); ``pairs`` holds ``(a, b)`` keys."""
     for lang in languages:
         if lang != hub and (lang, hub) not in pairs and (hub, lang) not in pairs:
-            raise ValueError(f"{lang}: no dictionary with the hub {hub!r} "
-                             f"(give --dict {lang}-{hub}=...)")
+            give = option("dictionaries", f"{lang}-{hub}=PATH",
+                          python=f"dictionaries[({lang!r}, {hub!r})]")
+            raise ValueError(f"{lang}: no dictionary with the hub {hub!r} (give {give})")
 
 
 # ------------------------------------------------------------------ independent tasks
@@ -125,9 +130,14 @@ class MultiAligner(Params):
     :mod:`mapalign.scheduler`; ``workers`` sizes a local cluster); results do not depend on
     it. ``copy=False`` normalises the input vectors in place (less memory, the inputs are
     overwritten).
+
+    ``save(path)`` writes a multilingual run (as ``mapalign fit-multi`` does) and
+    :func:`mapalign.load` reads one back; ``translate`` finds the nearest words of any
+    language in any other.
     """
 
     _fitted_attr = "maps_"
+    ARRAYS = ("maps_", "hub_maps_", "means_")  # in the run's multi.npz
 
     def __init__(self, method: str = "joint", hub: str = "en", refine: int = 0,
                  rounds: int = 3, sweeps: int = 10, vocab: int = 15000, csls_k: int = 10,
@@ -325,6 +335,11 @@ class MultiAligner(Params):
                                        n=self.criterion_vocab, vocab=self.vocab,
                                        csls_k=self.csls_k)))
 
+    def _check_language(self, lang):
+        if lang not in self.maps_:
+            raise ValueError(f"{lang!r} is not one of the model's languages "
+                             f"{sorted(self.maps_)}")
+
     def transform(self, lang: str, vectors, hub_only: bool = False):
         """Raw vectors of ``lang`` in the shared space (``hub_only``: with the hub maps)."""
         maps = self.hub_maps_ if hub_only else self.maps_
@@ -333,6 +348,69 @@ class MultiAligner(Params):
         X = apply_normalization(as_rows(vectors, f"{lang} vectors", maps[lang].shape[0]),
                                 self.normalize, self.means_[lang])
         return (X.astype(np.float64) @ maps[lang].astype(np.float64)).astype(np.float32)
+
+    def translate(self, src_lang: str, tgt_lang: str, words: Sequence[str], k: int = 5,
+                  retrieval: str = "csls", src: Optional[Embeddings] = None,
+                  tgt: Optional[Embeddings] = None, eval_vocab: int = 200000,
+                  csls_k: int = 10, device: str = "cpu", budget: int = DEFAULT_BUDGET):
+        """The ``k`` best ``tgt_lang`` words for each ``src_lang`` word, as
+        ``[(word, score), ...]`` (as :meth:`mapalign.Mapping.translate`). ``src``/``tgt`` are
+        the two languages' embeddings; a model read by :func:`mapalign.load` reads its run's
+        files when they are not given (checked to be the files it was fitted on). Retrieval
+        runs over the first ``eval_vocab`` target words, CSLS penalties from the first
+        ``eval_vocab`` source words. A word missing from the vocabulary is tried lowercased
+        (with a warning); otherwise ``KeyError``."""
+        from .loading import lookup_word
+
+        self._check_language(src_lang)
+        self._check_language(tgt_lang)
+        src, tgt = (e if e is not None else self._run_vocabulary(lang)
+                    for e, lang in ((src, src_lang), (tgt, tgt_lang)))
+        looked_up = []
+        for w in words:
+            found = lookup_word(w, src.index)
+            if found is None:
+                raise KeyError(f"{w!r} is not in the {src_lang} vocabulary (nor lowercased)")
+            if found != w:
+                warnings.warn(f"{w!r} is not in the {src_lang} vocabulary; translating "
+                              f"{found!r}")
+            looked_up.append(found)
+        xp = get_xp(device)
+        S = to_device(self.transform(src_lang, src.vectors[:eval_vocab]), xp)
+        T = to_device(self.transform(tgt_lang, tgt.vectors[:eval_vocab]), xp)
+        Q = to_device(self.transform(src_lang, np.stack([src.vector(w) for w in looked_up])),
+                      xp)
+        idx, scores = nearest(Q, T, k, retrieval, csls_k, sources=S, budget=budget)
+        idx, scores = asnumpy(idx), asnumpy(scores)
+        return [[(tgt.words[j], float(v)) for j, v in zip(row_i, row_v)]
+                for row_i, row_v in zip(idx, scores)]
+
+    def _run_vocabulary(self, lang) -> Embeddings:
+        run = getattr(self, "_run", None)
+        if run is None:
+            raise ValueError(f"give the {lang} embeddings (src=/tgt=): this model was not "
+                             "read from a run that names its files")
+        from .store import checked_input
+
+        settings = run["settings"]
+        return load_embeddings(checked_input(run["inputs"][lang], lang),
+                               settings["max_vocab"], settings["format"],
+                               settings["encoding_errors"])
+
+    def save(self, path, overwrite: bool = False) -> str:
+        """Write this fitted model as a multilingual run directory (``multi.npz`` and a
+        ``report.json`` with its class, parameters and fitted attributes);
+        :func:`mapalign.load` reads it back. A run already there, or a folder holding other
+        files, is an error unless ``overwrite``."""
+        import mapalign
+        from .mapping import model_info
+
+        check_run_dir(path, overwrite, "overwrite")
+        report = {"mapalign_version": mapalign.__version__, "model": model_info(self),
+                  "settings": {"normalize": self.normalize}, "inputs": {}}
+        report.update(self.report_())
+        save_multi(path, self, report)
+        return os.fspath(path)
 
     def report_(self) -> dict:
         return {"multi": {"languages": self.languages_, "hub": self.hub,
@@ -355,10 +433,16 @@ def save_multi(run_dir, model: MultiAligner, report: dict):
 
 def load_multi(run_dir) -> Tuple[MultiAligner, dict]:
     """``(model, report)`` of a multilingual run directory."""
+    from .fitted import restore
+    from .mapping import _params_from_json
+
     z, report = read_run(run_dir, multi=True)
-    model = MultiAligner(**report["model"]["params"])
+    model = MultiAligner(**_params_from_json(report["model"]["params"]))
+    restore(model, report["model"].get("fitted"))
     model.languages_ = report["multi"]["languages"]
     model.maps_ = {lang: z[f"W__{lang}"] for lang in model.languages_}
     model.hub_maps_ = {lang: z[f"H__{lang}"] for lang in model.languages_}
     model.means_ = {lang: list(z[f"M__{lang}"]) for lang in model.languages_}
+    if all(lang in report["inputs"] for lang in model.languages_):
+        model._run = {"inputs": report["inputs"], "settings": report["settings"]}
     return model, report

@@ -20,14 +20,17 @@ from . import __version__
 from .backend import asnumpy, get_xp, resolve_device, to_device
 from .cache import cached_vectors
 from .evaluation import evaluate_bdi
-from .export import OutputExistsError, atomic_set, check_output_dir, write_dictionary, \
+from .export import atomic_set, check_output_dir, write_dictionary, \
     write_json, write_npy, write_vec, write_word2vec_binary
 from .loading import Embeddings, check_words, load_dictionary, load_embeddings, lookup_word
-from .mapping import SupervisedAligner, induce_entries, load_run, model_report, save_run
+from .mapping import SupervisedAligner, induce_entries, load_run, model_info, model_report, \
+    save_run
 from .semi_supervised import SemiSupervisedAligner
 from .retrieval import nearest
-from .store import (REPORT, _rows_hint, check_inputs, checked_input, collect_warnings,
-                    file_info, load_run_inputs, update_report)
+from .errors import option
+from .loading import check_pairs, dictionary_name, vocabulary_name
+from .store import (_rows_hint, check_inputs, check_run_dir, checked_input,
+                    collect_warnings, file_info, load_run_inputs, update_report)
 
 
 def versions() -> dict:
@@ -49,12 +52,9 @@ def no_progress(label, length):
 
 def _new_run_dir(run_dir, force: bool) -> str:
     """The report path of a run about to be written into ``run_dir`` (created if need be);
-    an existing run there is an error unless ``force``."""
-    check_output_dir(run_dir)
-    report_path = os.path.join(run_dir, REPORT)
-    if os.path.exists(report_path) and not force:
-        raise OutputExistsError(f"{run_dir} already holds a run (use --force to overwrite)")
-    return report_path
+    an existing run there, or a folder holding other files, is an error unless ``force``
+    (:func:`mapalign.store.check_run_dir`)."""
+    return check_run_dir(run_dir, force, "force")
 
 
 def _new_report(argv, inputs: dict, settings: dict, device_used: str, watch, warned,
@@ -170,8 +170,8 @@ def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"),
             report, verify, progress_factory=progress_factory, src=src, tgt=tgt,
             checked=True))
         S, T = cache.vectors("source"), cache.vectors("target")
-        src_v = Embeddings(cache.words("source"), S)
-        tgt_v = Embeddings(cache.words("target"), T)
+        src_v = Embeddings(cache.words("source"), S, path=report["inputs"]["source"]["path"])
+        tgt_v = Embeddings(cache.words("target"), T, path=report["inputs"]["target"]["path"])
     with watch("evaluate"):
         # penalties of the first eval_vocab targets from the first eval_vocab sources, as
         # evaluate_bdi would compute them, kept for the next command
@@ -211,9 +211,9 @@ def apply_run(run_dir, vectors_path, out_path, side="source", out_format="text",
     with the run's normalisation and matrix of ``side``, into ``out_path`` (text ``.vec`` or
     word2vec binary), atomically.
 
-    The first block's words are checked against the run's two vocabularies: a file that
-    fits the other side far better is :class:`~mapalign.loading.SwappedError` (unless
-    ``allow_swapped``) before anything is written."""
+    The first block's words are checked against the run's two vocabularies before anything is
+    written (:func:`~mapalign.loading.check_words`): a file that fits the other side far
+    better, or that the run does not know, is an error unless ``allow_swapped``."""
     from .export import streamed_vectors
     from .loading import stream_embeddings
 
@@ -228,7 +228,8 @@ def apply_run(run_dir, vectors_path, out_path, side="source", out_format="text",
         try:
             cache = cached_vectors(run_dir, report, model,
                                    lambda: load_run_inputs(report, progress_factory=progress_factory))
-            vocabularies = {s: set(cache.words(s)) for s in ("source", "target")}
+            vocabularies = {s: (set(cache.words(s)), vocabulary_name(
+                s, cache.words(s), report["inputs"][s]["path"])) for s in ("source", "target")}
         except (OSError, ValueError) as e:
             notes.append(f"the language of {vectors_path} was not checked: {e}")
     transform = model.transform_source if side == "source" else model.transform_target
@@ -244,7 +245,8 @@ def apply_run(run_dir, vectors_path, out_path, side="source", out_format="text",
                                  f"{side} vectors have {expected_dim}")
             if vocabularies is not None and out.rows == 0:
                 other = "target" if side == "source" else "source"
-                check_words(words, vocabularies[side], vocabularies[other], vectors_path, side)
+                notes.extend(check_words(words, vocabularies[side], vocabularies[other],
+                                         vectors_path, side))
             out.write(words, transform(matrix))
 
         with warnings.catch_warnings(record=True) as caught:
@@ -364,10 +366,11 @@ def fit_multi_run(spaces: Dict[str, str], dictionaries: Dict[Tuple[str, str], st
     for a, b in dictionaries:
         for lang in (a, b):
             if lang not in spaces:
-                raise ValueError(f"--dict {a}-{b}: no vectors given for {lang!r} "
+                raise ValueError(f"{_dict_option(a, b)}: no vectors given for {lang!r} "
                                  f"(languages: {', '.join(spaces)})")
     if hub not in spaces:
-        raise ValueError(f"--hub {hub}: no vectors given for it (languages: {', '.join(spaces)})")
+        raise ValueError(f"{option('hub', hub)}: no vectors given for it (languages: "
+                         f"{', '.join(spaces)})")
     if not unsupervised:  # before any file is read
         check_hub_dictionaries(spaces, hub, dictionaries)
     watch, warned = Stopwatch(), []
@@ -392,10 +395,15 @@ def fit_multi_run(spaces: Dict[str, str], dictionaries: Dict[Tuple[str, str], st
         dict(max_vocab=max_vocab, format=fmt, encoding_errors=encoding_errors,
              **model.get_params()), model.device_, watch, warned,
         dictionaries={f"{a}-{b}": file_info(p) for (a, b), p in dictionaries.items()},
-        model={"class": "mapalign.multi.MultiAligner", "params": model.get_params()})
+        model=model_info(model))
     report.update(model.report_())
     save_multi(run_dir, model, report)
     return report
+
+
+def _dict_option(a, b, path="PATH") -> str:
+    """How a message names the dictionary of ``a`` and ``b``."""
+    return option("dictionaries", f"{a}-{b}={path}", python=f"dictionaries[({a!r}, {b!r})]")
 
 
 def _multi_vocab(report, lang):
@@ -432,7 +440,7 @@ def evaluate_multi_run(run_dir, dictionaries: Dict[Tuple[str, str], str], eval_v
     for a, b in dictionaries:
         for lang in (a, b):
             if lang not in model.languages_:
-                raise ValueError(f"--dict {a}-{b}: {lang!r} is not in the run "
+                raise ValueError(f"{_dict_option(a, b)}: {lang!r} is not in the run "
                                  f"({', '.join(model.languages_)})")
     mapped, words = {}, {}
     for lang in sorted({x for pair in dictionaries for x in pair}):
@@ -442,6 +450,12 @@ def evaluate_multi_run(run_dir, dictionaries: Dict[Tuple[str, str], str], eval_v
         words[lang] = e.words
         del e
     items = [(a, b, load_dictionary(path)) for (a, b), path in dictionaries.items()]
+    for a, b, pairs in items:  # every dictionary checked before any is evaluated
+        inputs = report["inputs"]
+        check_pairs(pairs, Embeddings(words[a], mapped[(a, False)], inputs[a]["path"]),
+                    Embeddings(words[b], mapped[(b, False)], inputs[b]["path"]),
+                    dictionary_name(pairs), allow_swapped=allow_swapped,
+                    hint=f"did you mean {b}-{a} for this {a}-{b} dictionary?")
     with open_scheduler(scheduler, workers) as sched:
         where = sched.describe()
         results = sched.map(_evaluate_pair, items, mapped=sched.share(mapped),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 from typing import Callable, Iterator, List, Optional, Sequence
 
-from .errors import MissingExtraError
+from .errors import MissingExtraError, option
 
 
 class InProcess:
@@ -68,18 +68,20 @@ def _distributed():
     return distributed
 
 
-_WORKERS_LOCAL_ONLY = "workers (--workers) sizes a local cluster: it needs scheduler 'local'"
+def _workers_local_only() -> str:
+    return f"{option('workers', python='workers')} sizes a local cluster: it needs " \
+        f"{option('scheduler', 'local')}"
 
 
 def check_scheduler(spec: Optional[str] = None, workers: Optional[int] = None) -> None:
     """Fail before any file is read when ``spec`` cannot be opened as asked."""
     if spec in (None, "", "in-process"):
         if workers is not None:
-            raise ValueError(_WORKERS_LOCAL_ONLY)
+            raise ValueError(_workers_local_only())
         return
     _distributed()
     if spec != "local" and workers is not None:
-        raise ValueError(_WORKERS_LOCAL_ONLY)
+        raise ValueError(_workers_local_only())
 
 
 @contextlib.contextmanager

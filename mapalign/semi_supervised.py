@@ -18,6 +18,7 @@ import warnings
 from typing import Sequence, Tuple
 
 from .backend import get_array_module, to_device
+from .errors import option
 from .loading import Embeddings
 from .mapping import Mapping, heldout_precision, heldout_split
 from .methods import MULTISTEP
@@ -82,7 +83,8 @@ class SemiSupervisedAligner(Mapping):
                 warnings.warn(
                     f"self-learning without the {len(gold)} least frequent seed source words "
                     f"translates only {p1:.0f}% of them: it probably settled on a wrong "
-                    "solution; give more (or cleaner) seed pairs, or fit with --dict alone")
+                    "solution; give more (or cleaner) seed pairs, or fit without "
+                    f"{option('semi_supervised', python='self-learning (SupervisedAligner)')}")
         W, W_tgt, self.history_ = self._self_learn(X, Z, s_rows, t_rows, log)
         if self.final == "multistep":
             seeds = (to_device(s_rows, xp), to_device(t_rows, xp))

@@ -20,7 +20,8 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
-from .export import atomic_file, write_json
+from .errors import in_cli, option
+from .export import OutputExistsError, atomic_file, check_output_dir, write_json
 from .loading import FormatError, load_embeddings
 
 REPORT = "report.json"
@@ -66,6 +67,31 @@ def collect_warnings(sink: List[str], echo: Optional[Callable[[str], None]] = No
         sink.append(str(w.message))
         if echo:
             echo(f"warning: {w.message}")
+
+
+RUN_FILES = (REPORT, MAPPING, MULTI, "cache")  # what a run directory holds
+
+
+def check_run_dir(run_dir, overwrite: bool, keyword: str = "force") -> str:
+    """Before a run is written into ``run_dir`` (created if need be): a run already there, or
+    a folder that holds anything else than a run's files, is an error unless ``overwrite``
+    (``keyword`` is what the caller calls it). Returns the report's path."""
+    check_output_dir(run_dir)
+    report_path = os.path.join(run_dir, REPORT)
+    if overwrite or not os.path.isdir(run_dir):
+        return report_path
+    if os.path.exists(report_path):
+        raise OutputExistsError(f"{run_dir} already holds a run ({option(keyword)} to "
+                                "overwrite it)")
+    other = sorted(n for n in os.listdir(run_dir)
+                   if n not in RUN_FILES and not n.startswith(".mapalign-")
+                   and not n.startswith(f".{MAPPING}.") and not n.startswith(f".{MULTI}."))
+    if other:
+        shown = ", ".join(other[:5]) + (f" and {len(other) - 5:,} more" if len(other) > 5 else "")
+        raise OutputExistsError(f"{run_dir} is not a run and is not empty ({len(other):,} "
+                                f"entries: {shown}): write the run into a new folder, or "
+                                f"{option(keyword)} to write it there among them")
+    return report_path
 
 
 def write_run(run_dir, arrays: dict, report: dict, multi: bool = False, overwrite: bool = True,
@@ -118,12 +144,16 @@ def read_run(run_dir, multi: bool = False):
                           f"{', '.join(repr(k) for k in missing)} entry)")
     is_multi = "multi" in report or os.path.exists(os.path.join(run_dir, MULTI))
     if is_multi and not multi:
-        raise NotTwoLanguageRun(f"{run_dir} is a multilingual run (fit-multi): use "
-                                "evaluate-multi, export-multi, or translate --from LANG --to "
-                                "LANG")
+        raise NotTwoLanguageRun(f"{run_dir} is a multilingual run (fit-multi): use " + (
+            "evaluate-multi, export-multi, or translate "
+            f"{option('from_lang', 'LANG')} {option('to_lang', 'LANG')}" if in_cli() else
+            "mapalign.load() (a MultiAligner), or evaluate_multi_run, export_multi_run or "
+            "translate_multi_run"))
     if multi and not is_multi:
-        raise ValueError(f"{run_dir} is a two-language run (fit): use evaluate, export or "
-                         "translate (without --from/--to)")
+        raise ValueError(f"{run_dir} is a two-language run (fit): use " + (
+            f"evaluate, export or translate (without {option('from_lang')}/"
+            f"{option('to_lang')})" if in_cli() else
+            "mapalign.load(), or evaluate_run, export_run or translate_run"))
     path = os.path.join(run_dir, MULTI if multi else MAPPING)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: the run's mapping is missing: fit again")
@@ -148,8 +178,9 @@ def checked_input(info: dict, what: str, moved=None, full: bool = False, hint: s
     return path
 
 
-_HINT = {"source": " (give their new place with --src)",
-         "target": " (give their new place with --tgt)"}
+def _hint(side):
+    keyword = {"source": "src", "target": "tgt"}[side]
+    return f" (give their new place with {option(keyword, 'PATH', python=keyword + '=PATH')})"
 
 
 def check_inputs(report, src=None, tgt=None, verify=False):
@@ -157,7 +188,7 @@ def check_inputs(report, src=None, tgt=None, verify=False):
     or the recorded inputs (with ``verify``) are the run's: by whole sha256."""
     for side, moved in (("source", src), ("target", tgt)):
         if moved is not None or verify:
-            checked_input(report["inputs"][side], side, moved, True, _HINT[side])
+            checked_input(report["inputs"][side], side, moved, True, _hint(side))
 
 
 def load_run_inputs(report, verify=False, progress_factory=None, echo=None, src=None,
@@ -175,7 +206,7 @@ def load_run_inputs(report, verify=False, progress_factory=None, echo=None, src=
         if checked and (moved is not None or verify):
             path = os.fspath(moved) if moved is not None else info["path"]
         else:
-            path = checked_input(info, side, moved, verify, _HINT[side])
+            path = checked_input(info, side, moved, verify, _hint(side))
         with collect_warnings(warned), progress_factory(f"loading {side}",
                                                         _rows_hint(path, s["max_vocab"])) as bar:
             out.append(load_embeddings(path, s["max_vocab"], s["format"], s["encoding_errors"],

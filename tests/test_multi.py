@@ -149,7 +149,7 @@ def test_workers_without_a_local_cluster_are_refused(noisy_hub):
     """``workers`` sizes a local cluster: given with no scheduler, or with an address, it
     would be ignored, so the fit refuses it before any work."""
     spaces, _, seeds, _ = noisy_hub
-    with pytest.raises(ValueError, match="needs scheduler 'local'"):
+    with pytest.raises(ValueError, match="needs scheduler='local'"):
         MultiAligner(hub="hub", workers=2).fit(spaces, seeds)
 
 

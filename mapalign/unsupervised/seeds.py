@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import to_device
+from ..errors import option
 
 
 def identical_dictionary(src_words, tgt_index, xp, numerals_only: bool = False):
@@ -14,7 +15,7 @@ def identical_dictionary(src_words, tgt_index, xp, numerals_only: bool = False):
              if w in tgt_index and (not numerals_only or w.isdigit())]
     if len(pairs) < 2:
         what = "numerals" if numerals_only else "words"
-        raise ValueError(f"--init {'numerals' if numerals_only else 'identical'}: only "
+        raise ValueError(f"{option('init', 'numerals' if numerals_only else 'identical')}: only "
                          f"{len(pairs)} identically spelled {what} in the two vocabularies; "
                          "choose another initialisation")
     s, t = np.array(pairs).T
