@@ -145,3 +145,15 @@ def test_python_fit_run_refuses_a_folder_of_other_files(d, tmp_path):
         fit_run(d / "src.vec", d / "tgt.vec", tmp_path, d / "train.txt", method="procrustes",
                 refine=0)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_evaluate_multi_checks_every_dictionary_before_evaluating_any(d, monkeypatch):
+    from mapalign import runs
+
+    evaluated = []
+    monkeypatch.setattr(runs, "_evaluate_pair", lambda item, **kw: evaluated.append(item))
+    with pytest.raises(InputMismatchError, match="foreign-ab.txt"):
+        runs.evaluate_multi_run(d / "multi", {("aa", "hub"): d / "aa-hub.txt",
+                                              ("aa", "bb"): d / "foreign-ab.txt"},
+                                record=False)
+    assert evaluated == []
