@@ -60,9 +60,12 @@ def evaluate_bdi(model, src: Embeddings, tgt: Embeddings, pairs: Sequence[Tuple[
     with a 95% bootstrap interval over the source words (``ci95``, ``n_boot`` resamples,
     ``seed``); ``return_hits`` adds the per-word outcomes (``hits``) and the query words.
 
-    A dictionary that fits the vocabularies far better swapped (a reversed test file) raises
-    :class:`~mapalign.loading.SwappedError` unless ``allow_swapped``; one with no usable pair
-    raises ``ValueError``; low coverage is listed in ``warnings``."""
+    The dictionary is checked first (:func:`~mapalign.loading.check_pairs`): one that fits
+    the vocabularies far better swapped (a reversed test file), or of which under 5% of the
+    pairs are in them (other languages), raises an
+    :class:`~mapalign.errors.InputMismatchError` unless ``allow_swapped``; one with no usable
+    pair raises ``ValueError``; low coverage, and pairs left out by ``eval_vocab``, are listed
+    in ``warnings``."""
     n_tgt = min(eval_vocab, len(tgt))
     warned = check_pairs(pairs, src, tgt, dictionary_name(pairs), tgt_limit=n_tgt,
                          allow_swapped=allow_swapped)

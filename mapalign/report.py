@@ -61,8 +61,8 @@ def build_report(run_dir, dictionary, out_path, eval_vocab=200000, force=False,
                            lambda: load_run_inputs(report, verify, src=src, tgt=tgt,
                                                    checked=True))
     S, T = cache.vectors("source"), cache.vectors("target")
-    src_v = Embeddings(cache.words("source"), S)
-    tgt_v = Embeddings(cache.words("target"), T)
+    src_v = Embeddings(cache.words("source"), S, path=report["inputs"]["source"]["path"])
+    tgt_v = Embeddings(cache.words("target"), T, path=report["inputs"]["target"]["path"])
     pairs = load_dictionary(dictionary)
     r = cache.penalties(eval_vocab, 10)
     metrics = evaluate_bdi(None, src_v, tgt_v, pairs, eval_vocab=eval_vocab, mapped=(S, T),

@@ -158,8 +158,9 @@ def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"),
                  progress_factory=None, record=True, src=None, tgt=None,
                  verify=False, return_hits=False, allow_swapped=False) -> dict:
     """BDI precision of a run on a test dictionary; appended to the run's report. A reversed
-    dictionary is an error (unless ``allow_swapped``), low coverage a warning in
-    ``metrics["warnings"]``."""
+    dictionary, or one of other languages, is an error (unless ``allow_swapped``), low
+    coverage a warning in ``metrics["warnings"]`` (see
+    :func:`~mapalign.loading.check_pairs`)."""
     model, report = load_run(run_dir)
     check_inputs(report, src, tgt, verify)
     device = resolve_device(device or report.get("device_used", "cpu"))
