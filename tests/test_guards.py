@@ -136,8 +136,8 @@ def test_an_empty_or_unusable_dictionary_is_named(cls, pair):
     named = (ma.Embeddings(src.words, src.vectors, path="es.vec"),
              ma.Embeddings(tgt.words, tgt.vectors, path="en.vec"))
     with pytest.raises(ValueError, match=r"none of its 2 pairs has both words in the "
-                                         r"vocabularies \(source es.vec 300 words, "
-                                         r"target en.vec 360 words\)"):
+                                         r"vocabularies \(source: es.vec, 300 words; "
+                                         r"target: en.vec, 360 words\)"):
         _fit(_small(cls), *named, [("nosuch", "word"), ("other", "one")])
 
 
@@ -238,7 +238,7 @@ def test_the_cli_reports_each_as_one_error_line(pair, tmp_path):
 
     for args, message in [
             (("s.vec", "bad.txt"), "bad.txt: none of its 2 pairs has both words in the "
-                                   "vocabularies (source "),
+                                   "vocabularies (source: "),
             (("nan.vec", "d.txt"), "nan.vec:6: non-finite value (NaN or inf)"),
             (("s.vec", "empty.txt"), "empty.txt: empty dictionary")]:
         r = fit(*args)
