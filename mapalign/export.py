@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import re
+import stat
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Sequence, Tuple
@@ -29,18 +30,38 @@ class OutputExistsError(FileExistsError):
 
 def check_output_dir(path, create: bool = True) -> str:
     """Fail early, before any expensive work, if the folder ``path`` cannot be created or
-    written: a component of it is a file, the nearest existing folder is read-only, or (with
-    ``create=False``, for a single output file) it does not exist."""
+    written: a component of it is a file, a symbolic-link loop or a link to a missing place,
+    the nearest existing folder is read-only, or (with ``create=False``, for a single output
+    file) it does not exist. ``os.path.exists`` is False for a link loop: the walk up goes by
+    ``lexists`` and every existing entry is resolved with ``os.stat``."""
     path = os.path.abspath(os.fspath(path))
-    if not create and not os.path.isdir(path):
-        raise FileNotFoundError(f"{path}: no such folder (create it first)")
     probe = path
-    while not os.path.exists(probe):
+    while not os.path.lexists(probe):
         probe = os.path.dirname(probe)
-    if not os.path.isdir(probe):
+    try:
+        st = os.stat(probe)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: cannot write a folder there, {probe} is a symbolic "
+                                "link to a missing place") from None
+    except OSError as e:  # ELOOP: a symbolic-link loop; ENOTDIR; EACCES
+        raise OSError(e.errno, f"{path}: cannot write a folder there, {probe}: "
+                               f"{e.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
         raise NotADirectoryError(f"{path}: cannot write a folder there, {probe} is a file")
+    if not create and probe != path:
+        raise FileNotFoundError(f"{path}: no such folder (create it first)")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise PermissionError(f"{path}: {probe} is not writable")
+    return path
+
+
+def check_output_file(path, create: bool = False) -> str:
+    """:func:`check_output_dir` for a single output file: its folder must exist (or, with
+    ``create``, be creatable) and be writable, and ``path`` itself must not be a folder."""
+    path = os.path.abspath(os.fspath(path))
+    check_output_dir(os.path.dirname(path), create=create)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a folder: give a file name")
     return path
 
 

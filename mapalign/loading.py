@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
+import io
+import itertools
 import os
+import stat
 import struct
 import warnings
 import zlib
@@ -91,13 +95,170 @@ class Embeddings:
         return f"Embeddings({len(self)} words x {self.dim} dims, path={self.path!r})"
 
 
-def _is_gzip(path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(2) == b"\x1f\x8b"
+# Limits that bound the memory of every reader, whatever its input (a line without a newline,
+# /dev/zero, a 5 MB "word"). A reader never holds more than one line (or, in word2vec binary,
+# one word) beyond these before it stops with ``FILE:LINE: line longer than N bytes``.
+WORD_LIMIT = 1024  # bytes of a word: 10x word2vec's own (100), far above any real token
+MAX_DIM = 65536  # dimensions of a vectors file (real ones: 100 to 4,096)
+LINE_BASE = 64 * 1024  # bytes of a vectors line besides its values (the word, spacing)
+BYTES_PER_VALUE = 32  # bytes of one text value and its space: '-1.2345678901234567e-308 ' is 25
+DICT_LINE_LIMIT = 64 * 1024  # bytes of a dictionary line (two words and a score)
+_BUFFER = 1 << 20
 
 
-def _open(path):
-    return gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
+def vectors_line_limit(dim: Optional[int] = None) -> int:
+    """The longest vectors line accepted, in bytes: 64 KiB + 32 bytes a value (``dim``, or
+    :data:`MAX_DIM` while the dimension is not known yet)."""
+    return LINE_BASE + BYTES_PER_VALUE * (dim or MAX_DIM)
+
+
+def _too_long(path, lineno, limit, what=""):
+    return FormatError(path, lineno, f"line longer than {limit:,} bytes{what} (a file "
+                                     "without newlines, or not a text file?)")
+
+
+def read_line(f, limit: int, path, lineno) -> bytes:
+    """The next line of the binary stream ``f`` (b"" at its end), read in bounded pieces:
+    one longer than ``limit`` bytes is a :class:`FormatError` before it is held. Every text
+    reader reads its lines through this (or its inlined twin in :func:`_read_text`)."""
+    line = f.readline(limit + 1)
+    if len(line) > limit and not line.endswith(b"\n"):
+        raise _too_long(path, lineno, limit)
+    return line
+
+
+def check_word(word: bytes, path, lineno):
+    if len(word) > WORD_LIMIT:
+        raise FormatError(path, lineno, f"word of {len(word):,} bytes (the limit is "
+                                        f"{WORD_LIMIT:,}): not a word list?")
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO (a pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISDIR, "a folder"))
+
+
+def check_input(path, stream_ok: bool = False) -> os.stat_result:
+    """Refuse at once, without opening it, an input that is not a regular file: a missing
+    one, a symbolic-link loop, a device (``/dev/zero``) or a folder; a FIFO (a pipe,
+    ``<(zcat ...)``) too unless ``stream_ok`` (a reader that reads its input once: a
+    dictionary, ``apply``). Vectors are refused as streams because a run re-reads them
+    later (evaluate, export) and checks them by checksum."""
+    path = os.fspath(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.lexists(path):
+            raise FileNotFoundError(f"{path}: a symbolic link to a missing file") from None
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except OSError as e:  # a link loop, a component that is a file, no permission
+        raise OSError(e.errno, f"{path}: {e.strerror}") from None
+    if stat.S_ISREG(st.st_mode) or (stream_ok and stat.S_ISFIFO(st.st_mode)):
+        return st
+    kind = next((k for test, k in _KINDS if test(st.st_mode)), "not a regular file")
+    if stat.S_ISFIFO(st.st_mode):
+        raise ValueError(f"{path} is {kind}: mapalign re-reads its vectors inputs later "
+                         "(evaluate, export check them by checksum); save it to a file first")
+    raise ValueError(f"{path} is {kind}, not a file{' or a pipe' if stream_ok else ''}: "
+                     "save the data to a file first")
+
+
+class _Replay(io.RawIOBase):
+    """The bytes of ``inner`` read once, keeping the first ones read until :meth:`rewind`
+    so that a look at a stream's head (gzip magic, format) does not need a second open: a
+    pipe can be read only once. Optionally hashes every byte it reads from ``inner``."""
+
+    def __init__(self, inner, digest=None, recording=True):
+        self.inner, self.digest, self.nbytes = inner, digest, 0
+        self.record, self.pos, self.recording = bytearray(), 0, recording
+
+    def readable(self):
+        return True
+
+    def close(self):  # the buffered readers put over it come and go; _Input closes the file
+        pass
+
+    def readinto(self, b):
+        if self.pos < len(self.record):
+            n = min(len(b), len(self.record) - self.pos)
+            b[:n] = self.record[self.pos:self.pos + n]
+            self.pos += n
+            if not self.recording and self.pos == len(self.record):
+                self.record, self.pos = bytearray(), 0
+            return n
+        n = self.inner.readinto(b)
+        if n:
+            if self.digest is not None:
+                self.digest.update(memoryview(b)[:n])
+                self.nbytes += n
+            if self.recording:
+                self.record += memoryview(b)[:n]
+                self.pos = len(self.record)
+        return n
+
+    def rewind(self, again: bool = False):
+        """Read again from the start; ``again``: keep recording for one more rewind."""
+        self.pos, self.recording = 0, again
+
+
+class _Input:
+    """One opened input, read once: ``f`` is a buffered binary stream of its (gunzipped)
+    bytes; :meth:`rewind` goes back to the start after a look at the head."""
+
+    def __init__(self, path, stream_ok: bool = False, digest: bool = False):
+        self.path = os.fspath(path)
+        st = check_input(self.path, stream_ok)
+        self.regular = stat.S_ISREG(st.st_mode)
+        self._file = open(self.path, "rb", buffering=0)
+        try:
+            self._raw = _Replay(self._file, hashlib.sha256() if digest else None)
+            head = io.BufferedReader(self._raw, 4).read(2)
+            if not head:
+                raise FormatError(self.path, None, "empty file" if self.regular else
+                                  "empty stream (nothing was written to it)")
+            self._raw.rewind()
+            self.gzip = head == b"\x1f\x8b"
+            inner = io.BufferedReader(self._raw, _BUFFER)
+            self._gz = gzip.GzipFile(fileobj=inner, mode="rb") if self.gzip else None
+            self._top = _Replay(self._gz or inner, recording=False)
+            self.f = io.BufferedReader(self._top, _BUFFER)
+        except BaseException:
+            self._file.close()
+            raise
+
+    def look(self):
+        """Keep what is read from now (the start) for :meth:`rewind`."""
+        self._top.recording = True
+
+    def rewind(self, again: bool = False):
+        self._top.rewind(again)
+        self.f = io.BufferedReader(self._top, _BUFFER)
+
+    def digest(self) -> dict:
+        """Size and sha256 of the file's bytes (all of them: the rest is read first)."""
+        while self._raw.readinto(bytearray(_BUFFER)):
+            pass
+        return {"bytes": self._raw.nbytes, "sha256": self._raw.digest.hexdigest()}
+
+    def close(self):
+        if self._gz is not None:
+            self._gz.close()
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def header_rows(path) -> Optional[int]:
+    """The row count of a vectors file's ``N D`` header, if it is a regular file that has
+    one (a progress bar's length; a stream is not opened twice for it)."""
+    with contextlib.suppress(Exception), _Input(path) as inp:
+        header = _parse_header(_strip_bom(read_line(inp.f, LINE_BASE, path, 1)))
+        return header[0] if header else None
+    return None
 
 
 def _parse_header(line: bytes):
@@ -121,15 +282,29 @@ def detect_format(path) -> str:
     text; an odd text row (bytes that are not UTF-8 in the word, a dimension that disagrees
     with the header, a non-numeric value) stays text, so that the text reader can say what is
     wrong and where."""
-    with _open(path) as f:
-        head = f.read(4)
+    path = os.fspath(path)
+    with _Input(path) as inp, _gzip_errors(path):
+        return _detect(inp)
+
+
+def _detect(inp: "_Input") -> str:
+    """:func:`detect_format` of an opened input, left at its start (read once)."""
+    inp.look()
+    head = inp.f.read(4)
     if len(head) == 4 and struct.unpack("<i", head)[0] == _FASTTEXT_MAGIC:
-        return "fasttext-bin"
-    with _open(path) as f:
-        header = _parse_header(_strip_bom(f.readline()))
-        if header is None:
-            return "text"
-        line = f.readline(32 * header[1] + 4096)
+        fmt = "fasttext-bin"
+    else:
+        inp.rewind(again=True)
+        fmt = _text_or_binary(inp.f, inp.path)
+    inp.rewind()
+    return fmt
+
+
+def _text_or_binary(f, path) -> str:
+    header = _parse_header(_strip_bom(read_line(f, vectors_line_limit(), path, 1)))
+    if header is None:
+        return "text"
+    line = f.readline(BYTES_PER_VALUE * min(header[1], MAX_DIM) + 4096)
     if not line:
         return "text"
     _, _, values = line.rstrip(b"\r\n").partition(b" ")
@@ -157,17 +332,13 @@ def load_embeddings(path, max_vocab: Optional[int] = None, fmt: str = "auto",
         raise ValueError(f"encoding_errors must be one of {ENCODING_ERRORS}")
     if max_vocab is not None and max_vocab < 1:
         raise ValueError("max_vocab must be a positive number")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file")
-    if os.path.getsize(path) == 0:
-        raise FormatError(path, None, "empty file")
-    if fmt == "auto":
-        fmt = detect_format(path)
-    if fmt == "fasttext-bin":
-        return _load_fasttext_bin(path, max_vocab, encoding_errors)
-    reader = _read_text if fmt == "text" else _read_word2vec_binary
-    with _gzip_errors(path):
-        words, blocks, stats = reader(path, max_vocab, encoding_errors,
+    with _Input(path) as inp, _gzip_errors(path):  # a regular file: a run re-reads it later
+        if fmt == "auto":
+            fmt = _detect(inp)
+        if fmt == "fasttext-bin":
+            return _load_fasttext_bin(inp, max_vocab, encoding_errors)
+        reader = _read_text if fmt == "text" else _read_word2vec_binary
+        words, blocks, stats = reader(inp, max_vocab, encoding_errors,
                                       progress or (lambda n: None))
     if not words:
         raise FormatError(path, None, "no word vectors in file")
@@ -285,116 +456,185 @@ def _parse_chunk(path, texts: List[str], linenos: List[int], dim: int) -> np.nda
     raise FormatError(path, linenos[0], "could not parse the values of this block")
 
 
-def _read_text(path, max_vocab, encoding_errors, progress, rows=None):
+def _check_dim(path, lineno, dim, what):
+    if dim < 1 or dim > MAX_DIM:
+        raise FormatError(path, lineno, f"{what} {dim:,} dimensions (mapalign reads 1 to "
+                                        f"{MAX_DIM:,})")
+
+
+def _read_text(inp, max_vocab, encoding_errors, progress, rows=None):
+    path, f = inp.path, inp.f
     rows = rows if rows is not None else _Rows(path)
-    with _open(path) as f:
-        first = _strip_bom(f.readline())
-        header = _parse_header(first)
-        n_header, dim = header if header else (None, None)
-        if header is not None and dim < 1:
-            raise FormatError(path, 1, f"header says {dim} dimensions")
-        pending = [] if header else [(1, first)]
-        lineno = 1
-        words: List[str] = []
-        texts: List[str] = []
-        linenos: List[int] = []
-        n_rows = 0
+    limit = vectors_line_limit()
+    first = _strip_bom(read_line(f, limit, path, 1))
+    header = _parse_header(first)
+    n_header, dim = header if header else (None, None)
+    if header is not None:
+        _check_dim(path, 1, dim, "header says")
+        limit = vectors_line_limit(dim)
+    pending = [] if header else [(1, first)]
+    lineno = 1
+    words: List[str] = []
+    texts: List[str] = []
+    linenos: List[int] = []
+    n_rows = 0
 
-        def lines():
-            yield from pending
-            for i, raw in enumerate(f, start=2):
-                yield i, raw
+    def lines():  # read_line, inlined: a line is never held beyond ``limit`` bytes
+        yield from pending
+        i, readline = 1, f.readline
+        while True:
+            raw = readline(limit + 1)
+            if not raw:
+                return
+            i += 1
+            if len(raw) > limit and not raw.endswith(b"\n"):
+                raise _too_long(path, i, limit, f" ({dim:,} values)" if dim else "")
+            yield i, raw
 
-        for lineno, raw in lines():
-            if max_vocab is not None and n_rows >= max_vocab:
-                break
-            raw = raw.rstrip(b"\r\n")
-            if not raw.strip():
-                continue
-            text = rows.decode(raw, lineno, encoding_errors)
-            if text is None:  # skipped, but still a row of the file for the header's count
-                n_rows += 1
-                continue
-            word, _, values = text.rstrip(" \t").partition(" ")
-            if not word:
-                raise FormatError(path, lineno, "line starts with a space: no word")
-            if dim is None:
-                dim = len(values.split())
-                if dim < 1:
-                    raise FormatError(path, lineno, "no values after the word")
-            if n_header is not None and n_rows >= n_header:
-                raise FormatError(path, lineno, f"more rows than the header's {n_header} "
-                                                "(line 1)")
-            words.append(word)
-            texts.append(values)
-            linenos.append(lineno)
+    for lineno, raw in lines():
+        if max_vocab is not None and n_rows >= max_vocab:
+            break
+        raw = raw.rstrip(b"\r\n")
+        if not raw.strip():
+            continue
+        if len(raw) > WORD_LIMIT and raw.find(b" ", 0, WORD_LIMIT + 1) < 0:
+            end = raw.find(b" ")
+            check_word(raw[:end if end >= 0 else len(raw)], path, lineno)
+        text = rows.decode(raw, lineno, encoding_errors)
+        if text is None:  # skipped, but still a row of the file for the header's count
             n_rows += 1
-            if len(words) == _CHUNK_ROWS:
-                rows.add(words, linenos, _parse_chunk(path, texts, linenos, dim))
-                progress(len(words))
-                words, texts, linenos = [], [], []
-        if words:
+            continue
+        word, _, values = text.rstrip(" \t").partition(" ")
+        if not word:
+            raise FormatError(path, lineno, "line starts with a space: no word")
+        if dim is None:
+            dim = len(values.split())
+            if dim < 1:
+                raise FormatError(path, lineno, "no values after the word")
+            _check_dim(path, lineno, dim, "a row of")
+            limit = vectors_line_limit(dim)
+        if n_header is not None and n_rows >= n_header:
+            raise FormatError(path, lineno, f"more rows than the header's {n_header} "
+                                            "(line 1)")
+        words.append(word)
+        texts.append(values)
+        linenos.append(lineno)
+        n_rows += 1
+        if len(words) == _CHUNK_ROWS:
             rows.add(words, linenos, _parse_chunk(path, texts, linenos, dim))
             progress(len(words))
+            words, texts, linenos = [], [], []
+    if words:
+        rows.add(words, linenos, _parse_chunk(path, texts, linenos, dim))
+        progress(len(words))
     if n_header is not None and n_rows < n_header and (max_vocab is None or n_rows < max_vocab):
         raise FormatError(path, 1, f"header says {n_header} rows but the file has {n_rows}")
     return rows.words, rows.blocks, rows.stats
 
 
-def _read_word2vec_binary(path, max_vocab, encoding_errors, progress, rows=None):
+def _read_word2vec_binary(inp, max_vocab, encoding_errors, progress, rows=None):
+    path, f = inp.path, inp.f
     rows = rows if rows is not None else _Rows(path)
-    with _open(path) as f:
-        header = _parse_header(f.readline())
-        if header is None:
-            raise FormatError(path, 1, "word2vec binary needs a header 'N D'")
-        n, dim = header
-        n_read = n if max_vocab is None else min(n, max_vocab)
-        width = 4 * dim
-        buf = b""
-        pos = 0
-        words, linenos, vecs = [], [], []
-        for record in range(1, n_read + 1):
-            while True:  # the word runs to the next space
-                end = buf.find(b" ", pos)
-                if end >= 0 and len(buf) - end - 1 >= width:
-                    break
-                more = f.read(1 << 20)
-                if not more:
-                    raise FormatError(path, None, f"file ends inside record {record} of {n} "
-                                                  "(truncated word2vec binary)")
-                buf = buf[pos:] + more
-                pos = 0
-            raw = buf[pos:end].lstrip(b"\n")
-            pos = end + 1 + width
-            text = rows.decode(raw, f"record {record}", encoding_errors)
-            if text is None:
-                continue
-            if not text:
-                raise FormatError(path, f"record {record}", "empty word")
-            words.append(text)
-            linenos.append(f"record {record}")
-            vecs.append(buf[end + 1:pos])
-            if len(words) == _CHUNK_ROWS or record == n_read:
-                rows.add(words, linenos,
-                         np.frombuffer(b"".join(vecs), dtype="<f4").reshape(len(words), dim)
-                         .astype(np.float32))
-                progress(len(words))
-                words, linenos, vecs = [], [], []
-        if words:
-            rows.add(words, linenos, np.frombuffer(b"".join(vecs), dtype="<f4")
-                     .reshape(len(words), dim).astype(np.float32))
+    header = _parse_header(read_line(f, LINE_BASE, path, 1))
+    if header is None:
+        raise FormatError(path, 1, "word2vec binary needs a header 'N D'")
+    n, dim = header
+    _check_dim(path, 1, dim, "header says")
+    n_read = n if max_vocab is None else min(n, max_vocab)
+    width = 4 * dim
+    buf = b""
+    pos = 0
+    words, linenos, vecs = [], [], []
+    for record in range(1, n_read + 1):
+        while True:  # the word runs to the next space
+            end = buf.find(b" ", pos)
+            if end >= 0 and len(buf) - end - 1 >= width:
+                break
+            if end < 0 and len(buf) - pos > WORD_LIMIT + 1:  # no space: no word
+                raise FormatError(path, f"record {record}", f"word longer than "
+                                  f"{WORD_LIMIT:,} bytes (no space after it)")
+            more = f.read(1 << 20)
+            if not more:
+                raise FormatError(path, None, f"file ends inside record {record} of {n} "
+                                              "(truncated word2vec binary)")
+            buf = buf[pos:] + more
+            pos = 0
+        raw = buf[pos:end].lstrip(b"\n")
+        check_word(raw, path, f"record {record}")
+        pos = end + 1 + width
+        text = rows.decode(raw, f"record {record}", encoding_errors)
+        if text is None:
+            continue
+        if not text:
+            raise FormatError(path, f"record {record}", "empty word")
+        words.append(text)
+        linenos.append(f"record {record}")
+        vecs.append(buf[end + 1:pos])
+        if len(words) == _CHUNK_ROWS or record == n_read:
+            rows.add(words, linenos,
+                     np.frombuffer(b"".join(vecs), dtype="<f4").reshape(len(words), dim)
+                     .astype(np.float32))
+            progress(len(words))
+            words, linenos, vecs = [], [], []
+    if words:
+        rows.add(words, linenos, np.frombuffer(b"".join(vecs), dtype="<f4")
+                 .reshape(len(words), dim).astype(np.float32))
     return rows.words, rows.blocks, rows.stats
 
 
-def _load_fasttext_bin(path, max_vocab, encoding_errors):
-    if _is_gzip(path):
+def _check_fasttext_bin(path):
+    """Read the header and the word list of a fastText ``.bin`` model in bounded pieces
+    before the fasttext package loads it (it would hold any word, and allocate whatever
+    matrix the header claims): a word longer than :data:`WORD_LIMIT`, an absurd dimension or
+    a matrix larger than the file is a :class:`FormatError` first."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(8 + 12 * 4 + 8 + 3 * 4 + 2 * 8)
+        if len(head) < 92:
+            raise FormatError(path, None, "fastText .bin model ends inside its header")
+        dim = struct.unpack_from("<i", head, 8)[0]
+        if not 1 <= dim <= MAX_DIM:
+            raise FormatError(path, None, f"header says {dim:,} dimensions (mapalign reads "
+                                          f"1 to {MAX_DIM:,})")
+        n_entries = struct.unpack_from("<i", head, 64)[0]
+        prune = struct.unpack_from("<q", head, 84)[0]
+        buf, pos = f.read(_BUFFER), 0
+        for entry in range(n_entries):
+            end = buf.find(b"\0", pos, pos + WORD_LIMIT + 1)
+            while end < 0 or len(buf) - end < 10:
+                if end < 0 and len(buf) - pos > WORD_LIMIT:
+                    raise FormatError(path, f"word {entry + 1}", f"word longer than "
+                                      f"{WORD_LIMIT:,} bytes")
+                more = f.read(_BUFFER)
+                if not more:
+                    raise FormatError(path, None, "fastText .bin model ends inside its words")
+                buf, pos = buf[pos:] + more, 0
+                end = buf.find(b"\0", pos, pos + WORD_LIMIT + 1)
+            pos = end + 1 + 9  # the word's count (int64) and type (int8)
+        offset = f.tell() - (len(buf) - pos) + max(prune, 0) * 8
+        f.seek(offset)
+        tail = f.read(17)
+        if len(tail) == 17 and not tail[0]:  # not quantized: rows and columns of the matrix
+            rows, cols = struct.unpack_from("<qq", tail, 1)
+            if rows < 0 or cols != dim or rows * cols * 4 > size - offset:
+                raise FormatError(path, None, f"its input matrix ({rows:,} x {cols:,}) does "
+                                              "not fit the file (truncated or damaged)")
+
+
+def _load_fasttext_bin(inp, max_vocab, encoding_errors):
+    path = inp.path
+    if inp.gzip:
         raise FormatError(path, None, "fastText .bin models cannot be read gzipped: gunzip first")
+    if not inp.regular:
+        raise ValueError(f"{path} is a pipe: the fasttext package reads .bin models from a "
+                         "file; save it to a file first")
     try:
         import fasttext
         import fasttext.FastText as _ft
     except ImportError as e:  # pragma: no cover - fasttext is a dependency
         raise RuntimeError("reading fastText .bin needs the 'fasttext' package") from e
     _ft.eprint = lambda *a, **k: None  # silence the load_model deprecation notice
+    _check_fasttext_bin(path)
     try:
         model = fasttext.load_model(path)
     except ValueError as e:
@@ -419,18 +659,21 @@ def stream_embeddings(path, sink: Callable[[List[str], np.ndarray], None], fmt: 
     size. Returns the counts (duplicates, bad encodings). fastText ``.bin`` models are read
     whole (the ``fasttext`` package loads them so) and handed over in chunks."""
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file")
-    if os.path.getsize(path) == 0:
-        raise FormatError(path, None, "empty file")
-    fmt = detect_format(path) if fmt == "auto" else fmt
-    if fmt == "fasttext-bin":
-        emb = _load_fasttext_bin(path, max_vocab, encoding_errors)
-        for a in range(0, len(emb), _CHUNK_ROWS):
-            sink(emb.words[a:a + _CHUNK_ROWS], emb.vectors[a:a + _CHUNK_ROWS])
-            if progress:
-                progress(min(_CHUNK_ROWS, len(emb) - a))
-        return {"duplicates": 0, "bad_encoding": 0}
+    with _Input(path, stream_ok=True) as inp, _gzip_errors(path):  # a pipe too: read once
+        fmt = _detect(inp) if fmt == "auto" else fmt
+        if fmt == "fasttext-bin":
+            emb = _load_fasttext_bin(inp, max_vocab, encoding_errors)
+        else:
+            return _stream_rows(inp, fmt, sink, encoding_errors, max_vocab, progress)
+    for a in range(0, len(emb), _CHUNK_ROWS):
+        sink(emb.words[a:a + _CHUNK_ROWS], emb.vectors[a:a + _CHUNK_ROWS])
+        if progress:
+            progress(min(_CHUNK_ROWS, len(emb) - a))
+    return {"duplicates": 0, "bad_encoding": 0}
+
+
+def _stream_rows(inp, fmt, sink, encoding_errors, max_vocab, progress) -> dict:
+    path = inp.path
 
     class _Streaming(_Rows):
         def store(self, words, matrix):
@@ -439,8 +682,7 @@ def stream_embeddings(path, sink: Callable[[List[str], np.ndarray], None], fmt: 
 
     rows = _Streaming(path)
     reader = _read_text if fmt == "text" else _read_word2vec_binary
-    with _gzip_errors(path):
-        reader(path, max_vocab, encoding_errors, progress or (lambda n: None), rows)
+    reader(inp, max_vocab, encoding_errors, progress or (lambda n: None), rows)
     if not getattr(rows, "n", 0):
         raise FormatError(path, None, "no word vectors in file")
     return rows.stats
@@ -450,9 +692,10 @@ class Dictionary(list):
     """The ``(source, target)`` pairs of a dictionary file, in file order; ``path`` names the
     file in every message about it."""
 
-    def __init__(self, pairs=(), path: Optional[str] = None):
+    def __init__(self, pairs=(), path: Optional[str] = None, digest: Optional[dict] = None):
         super().__init__(pairs)
         self.path = path
+        self.digest = digest  # {"bytes", "sha256"} of the file as it was read
 
 
 def dictionary_name(pairs) -> str:
@@ -466,11 +709,13 @@ def load_dictionary(path) -> Dictionary:
     third numeric column (a score, as ``mapalign export`` writes) is accepted and ignored;
     a UTF-8 byte-order mark is skipped."""
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file")
     pairs, seen = [], set()
-    with _open(path) as f, _gzip_errors(path):
-        for lineno, raw in enumerate(f, start=1):
+    with _Input(path, stream_ok=True, digest=True) as inp, _gzip_errors(path):
+        # read once (a pipe too): the checksum a run records is of the bytes read here
+        for lineno in itertools.count(1):
+            raw = read_line(inp.f, DICT_LINE_LIMIT, path, lineno)
+            if not raw:
+                break
             if lineno == 1:
                 raw = _strip_bom(raw)
             try:
@@ -493,12 +738,16 @@ def load_dictionary(path) -> Dictionary:
                 raise FormatError(path, lineno, f"expected 'source target', found "
                                                 f"{len(fields)} fields")
             pair = (fields[0], fields[1])
+            for w in pair:
+                if len(w) > WORD_LIMIT // 4:
+                    check_word(w.encode("utf-8"), path, lineno)
             if pair not in seen:
                 seen.add(pair)
                 pairs.append(pair)
+        digest = inp.digest()
     if not pairs:
         raise FormatError(path, None, "empty dictionary")
-    return Dictionary(pairs, path)
+    return Dictionary(pairs, path, digest)
 
 
 def lookup_word(word: str, vocabulary) -> Optional[str]:

@@ -23,7 +23,7 @@ import numpy as np
 from .cache import cached_vectors
 from .errors import MissingExtraError
 from .evaluation import evaluate_bdi
-from .export import atomic_file
+from .export import atomic_file, check_output_file
 from .loading import Embeddings, index_pairs, load_dictionary
 from .retrieval import nearest
 from .mapping import load_run
@@ -54,6 +54,7 @@ def build_report(run_dir, dictionary, out_path, eval_vocab=200000, force=False,
                  src=None, tgt=None, verify=False, bands=4, device=None,
                  allow_swapped=False) -> dict:
     """Write the HTML page; returns what it shows, as numbers."""
+    check_output_file(out_path, create=True)  # before any work
     plt = _plt()
     model, report = load_run(run_dir)
     check_inputs(report, src, tgt, verify)

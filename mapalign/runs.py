@@ -20,9 +20,10 @@ from . import __version__
 from .backend import asnumpy, get_xp, resolve_device, to_device
 from .cache import cached_vectors
 from .evaluation import evaluate_bdi
-from .export import atomic_set, check_output_dir, write_dictionary, \
+from .export import atomic_set, check_output_dir, check_output_file, write_dictionary, \
     write_json, write_npy, write_vec, write_word2vec_binary
-from .loading import Embeddings, check_words, load_dictionary, load_embeddings, lookup_word
+from .loading import Dictionary, Embeddings, check_input, check_words, load_dictionary, \
+    load_embeddings, lookup_word
 from .mapping import SupervisedAligner, induce_entries, load_run, model_info, model_report, \
     save_run
 from .semi_supervised import SemiSupervisedAligner
@@ -98,6 +99,8 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
     # cheap checks first: nothing expensive runs before the output, the device and the
     # dictionary are known to be usable
     report_path = _new_run_dir(run_dir, force)
+    for path in (src_path, tgt_path):
+        check_input(path)  # a pipe or a device is refused before anything is read
     resolve_device(device)
     watch, warned = Stopwatch(), []
     pairs = None
@@ -127,7 +130,7 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
         with watch("fit"):
             model.fit(src, tgt, progress=echo)
     else:
-        inputs["dictionary"] = dict(file_info(dictionary), pairs=len(pairs))
+        inputs["dictionary"] = dict(file_info(dictionary, pairs.digest), pairs=len(pairs))
         if semi_supervised:
             model = SemiSupervisedAligner(normalize=normalize, device=device, seed=seed)
             settings.update(mode="semi-supervised", **{
@@ -160,13 +163,15 @@ def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"),
     """BDI precision of a run on a test dictionary; appended to the run's report. A reversed
     dictionary, or one of other languages, is an error (unless ``allow_swapped``), low
     coverage a warning in ``metrics["warnings"]`` (see
-    :func:`~mapalign.loading.check_pairs`)."""
+    :func:`~mapalign.loading.check_pairs`). ``dictionary``: a path, or a :class:`Dictionary`
+    already read."""
     model, report = load_run(run_dir)
     check_inputs(report, src, tgt, verify)
     device = resolve_device(device or report.get("device_used", "cpu"))
     watch = Stopwatch()
     with watch("load"):
-        pairs = load_dictionary(dictionary)
+        pairs = dictionary if isinstance(dictionary, Dictionary) else \
+            load_dictionary(dictionary)
         cache = cached_vectors(run_dir, report, model, lambda: load_run_inputs(
             report, verify, progress_factory=progress_factory, src=src, tgt=tgt,
             checked=True))
@@ -180,7 +185,7 @@ def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"),
         result = evaluate_bdi(None, src_v, tgt_v, pairs, methods=methods, eval_vocab=eval_vocab,
                               device=device, mapped=(S, T), r_target=r,
                               return_hits=return_hits, allow_swapped=allow_swapped)
-    entry = dict(dictionary=file_info(dictionary), metrics=result, timings_s=watch.seconds,
+    entry = dict(dictionary=file_info(pairs.path, pairs.digest), metrics=result, timings_s=watch.seconds,
                  created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     if record:
         update_report(run_dir, "evaluations", entry)
@@ -194,13 +199,14 @@ def compare_runs(run_a, run_b, dictionary, method="csls", k="p@1", eval_vocab=20
     bootstrap interval, and the exact McNemar test (see :func:`mapalign.evaluation.compare`)."""
     from .evaluation import compare
 
+    dictionary = load_dictionary(dictionary)  # read once (it may be a pipe)
     entries = [evaluate_run(r, dictionary, eval_vocab, (method,), device,
                             progress_factory=progress_factory, record=False, src=src, tgt=tgt,
                             verify=verify, return_hits=True, allow_swapped=allow_swapped)
                for r in (run_a, run_b)]
     out = compare(entries[0]["metrics"], entries[1]["metrics"], method, k)
     out.update(run_a=os.path.abspath(run_a), run_b=os.path.abspath(run_b),
-               dictionary=file_info(dictionary),
+               dictionary=file_info(dictionary.path, dictionary.digest),
                warnings=sorted({w for e in entries for w in e["metrics"]["warnings"]}))
     return out
 
@@ -223,7 +229,7 @@ def apply_run(run_dir, vectors_path, out_path, side="source", out_format="text",
     if out_format not in ("text", "word2vec-binary"):
         raise ValueError("format must be 'text' or 'word2vec-binary'")
     model, report = load_run(run_dir)
-    check_output_dir(os.path.dirname(os.path.abspath(out_path)), create=False)
+    check_output_file(out_path)
     vocabularies, notes = None, []
     if not allow_swapped:
         try:
@@ -266,6 +272,7 @@ def export_run(run_dir, out_dir, vectors=True, mapping=True, dictionary=True, di
     """Write aligned ``src.vec``/``tgt.vec``, ``W_src.npy``/``W_tgt.npy`` and the induced
     ``dictionary.txt`` (``source target score``) into ``out_dir``, as one set: an interrupted
     export leaves ``out_dir`` as it was. The mapped vectors come from the run's cache."""
+    check_output_dir(out_dir)  # before the checksums and the work
     model, report = load_run(run_dir)
     check_inputs(report, src, tgt, verify)
     ext = "vec" if vec_format == "text" else "bin"
@@ -362,6 +369,8 @@ def fit_multi_run(spaces: Dict[str, str], dictionaries: Dict[Tuple[str, str], st
     from .scheduler import check_scheduler
 
     _new_run_dir(run_dir, force)
+    for path in spaces.values():
+        check_input(path)  # a pipe or a device is refused before anything is read
     check_scheduler(scheduler, workers)
     resolve_device(device)
     for a, b in dictionaries:
@@ -395,7 +404,8 @@ def fit_multi_run(spaces: Dict[str, str], dictionaries: Dict[Tuple[str, str], st
                for lang, p in spaces.items()},
         dict(max_vocab=max_vocab, format=fmt, encoding_errors=encoding_errors,
              **model.get_params()), model.device_, watch, warned,
-        dictionaries={f"{a}-{b}": file_info(p) for (a, b), p in dictionaries.items()},
+        dictionaries={f"{a}-{b}": file_info(p, pairs[(a, b)].digest)
+                      for (a, b), p in dictionaries.items()},
         model=model_info(model))
     report.update(model.report_())
     save_multi(run_dir, model, report)
@@ -469,8 +479,9 @@ def evaluate_multi_run(run_dir, dictionaries: Dict[Tuple[str, str], str], eval_v
         res["indirect"] = model.hub not in (a, b)
         out[f"{a}-{b}"] = res
     if record:
-        update_report(run_dir, "evaluations", {"dictionaries": {f"{a}-{b}": file_info(p) for
-                                                               (a, b), p in dictionaries.items()},
+        update_report(run_dir, "evaluations", {"dictionaries": {
+            f"{a}-{b}": file_info(path, d.digest) for (a, b, d), path in
+            zip(items, dictionaries.values())},
                                                "metrics": out, "scheduler": where})
     return out
 

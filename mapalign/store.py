@@ -41,10 +41,15 @@ def sha256(path, block=1 << 22) -> str:
     return h.hexdigest()
 
 
-def file_info(path) -> dict:
+def file_info(path, digest: Optional[dict] = None) -> dict:
+    """Path, size, modification time and sha256 of an input; ``digest`` (``bytes`` and
+    ``sha256``, as :func:`~mapalign.loading.load_dictionary` records them while reading) spares
+    a second read, which a pipe would not allow."""
     path = os.path.abspath(os.fspath(path))
-    return {"path": path, "bytes": os.path.getsize(path), "mtime_ns": os.stat(path).st_mtime_ns,
-            "sha256": sha256(path)}
+    st = os.stat(path)
+    digest = digest or {"bytes": st.st_size, "sha256": sha256(path)}
+    return {"path": path, "bytes": digest["bytes"], "mtime_ns": st.st_mtime_ns,
+            "sha256": digest["sha256"]}
 
 
 def _same_file(path, info, full: bool) -> bool:
@@ -112,13 +117,10 @@ def write_run(run_dir, arrays: dict, report: dict, multi: bool = False, overwrit
 
 def _rows_hint(path, max_vocab):
     """Rows a progress bar should expect: the header's count, capped by max_vocab."""
-    from .loading import _open, _parse_header
+    from .loading import header_rows
 
-    with contextlib.suppress(Exception), _open(path) as f:
-        header = _parse_header(f.readline())
-        if header:
-            return min(header[0], max_vocab or header[0])
-    return max_vocab
+    n = header_rows(path)  # None for a pipe: it is not opened twice
+    return min(n, max_vocab or n) if n else max_vocab
 
 
 def read_run(run_dir, multi: bool = False):

@@ -14,6 +14,8 @@ subprocess so that its peak RSS (ru_maxrss) is its own.
     python scripts/bench.py --only write         # .vec writing against raw disk writes
     python scripts/bench.py --only family        # fit-multi, 8 languages x 50k x 300,
                                                  # in-process and on a 2-worker LocalCluster
+    python scripts/bench.py --only hostile       # peak memory of hostile inputs (64 MB line,
+                                                 # zeros through a pipe) beside normal runs
 
 Results are printed as a Markdown table and written to bench-out/bench.json.
 """
@@ -338,6 +340,88 @@ def stage_cli(args):
     return {"command": " ".join(args.cli[:1]), "seconds": time.perf_counter() - t}
 
 
+def stage_cli_any(args):
+    """One mapalign command that may fail: its exit status and first error line."""
+    import contextlib
+    import io
+
+    from mapalign.cli import main as cli
+
+    t = time.perf_counter()
+    err = io.StringIO()
+    code = 0
+    with contextlib.redirect_stderr(err):
+        try:
+            cli.main(args.cli, standalone_mode=True)
+        except SystemExit as e:
+            code = e.code or 0
+    return {"command": " ".join(args.cli[:1]), "seconds": time.perf_counter() - t,
+            "exit": code, "message": (err.getvalue().strip().splitlines() or [""])[0]}
+
+
+def hostile(args, rows):
+    """Peak memory (VmHWM of the command's own process) of hostile inputs beside a normal run
+    of the same command, on a small generated pair (2,000 x 50)."""
+    import tempfile
+    import threading
+
+    from mapalign.synthetic import make_pair, vec_bytes
+
+    folder = tempfile.mkdtemp(prefix="mapalign-hostile-", dir=args.out)
+    p = lambda name: os.path.join(folder, name)  # noqa: E731
+    src, tgt, train, _ = make_pair(n_words=2000, dim=50, noise=0.3, seed=1)
+    for name, emb in (("s.vec", src), ("t.vec", tgt)):
+        with open(p(name), "wb") as f:
+            f.write(vec_bytes(emb))
+    with open(p("train"), "w") as f:
+        f.writelines(f"{a} {b}\n" for a, b in train)
+    with open(p("long"), "wb") as f:  # 64 MB without a newline
+        f.write(b"a" * (64 << 20))
+    with open(p("word.vec"), "wb") as f:  # a 5 MB word token
+        f.write(b"w" * (5 << 20) + b" " + b" ".join([b"0.1"] * 50) + b"\n")
+    subprocess.run([sys.executable, __file__, "--stage", "cli", "--cli", "fit", p("s.vec"),
+                    p("t.vec"), "--dict", p("train"), "-o", p("run"), "-q"], check=True)
+
+    def zeros_fifo(name):  # /dev/zero through a pipe: written until the reader stops
+        os.mkfifo(p(name))
+
+        def write():
+            try:
+                with open(p(name), "wb") as f:
+                    while True:
+                        f.write(bytes(1 << 16))
+            except BrokenPipeError:
+                pass
+        threading.Thread(target=write, daemon=True).start()
+        return p(name)
+
+    os.mkfifo(p("no-writer"))
+    fit = ["fit", "--dict", p("train"), "-q", "--force", "-o", p("r")]
+    cases = [
+        ("fit", "normal", fit + [p("s.vec"), p("t.vec")]),
+        ("fit", "64 MB line as vectors", fit + [p("long"), p("t.vec")]),
+        ("fit", "5 MB word in vectors", fit + [p("word.vec"), p("t.vec")]),
+        ("fit", "/dev/zero as vectors", fit + ["/dev/zero", p("t.vec")]),
+        ("fit", "FIFO without a writer as vectors", fit + [p("no-writer"), p("t.vec")]),
+        ("fit", "64 MB line as --dict", ["fit", p("s.vec"), p("t.vec"), "--dict", p("long"),
+                                        "-q", "--force", "-o", p("r")]),
+        ("fit", "zeros through a pipe as --dict", None),
+        ("apply", "normal", ["apply", p("run"), p("s.vec"), "-o", p("a.vec"), "-q", "--force"]),
+        ("apply", "64 MB line", ["apply", p("run"), p("long"), "-o", p("a.vec"), "-q",
+                                 "--force"]),
+        ("apply", "zeros through a pipe", None),
+    ]
+    for command, label, cli in cases:
+        if cli is None and command == "fit":
+            cli = ["fit", p("s.vec"), p("t.vec"), "--dict", zeros_fifo("z1"), "-q", "--force",
+                   "-o", p("r")]
+        elif cli is None:
+            cli = ["apply", p("run"), zeros_fifo("z2"), "-o", p("a.vec"), "-q", "--force"]
+        r = run_stage("cli_any", ["--cli"] + cli)
+        rows.append(dict(stage=f"hostile: {command}, {label}", device="cpu", **r))
+        _progress(rows[-1])
+
+
 def e2e(args, rows):
     """The commands a user runs, on a generated pair of args.n words x args.dim."""
     import tempfile
@@ -398,7 +482,7 @@ def main():
     ap.add_argument("--dim", type=int, default=300)
     ap.add_argument("--only", choices=["supervised", "unsupervised", "unsupervised-large", "semi",
                                        "retrieval", "passes",
-                                       "e2e", "multi", "family", "write"])
+                                       "e2e", "multi", "family", "write", "hostile"])
     ap.add_argument("--langs", type=int, default=8, help="languages of the generated family")
     ap.add_argument("--family-n", type=int, default=50000, help="words per family language")
     ap.add_argument("--workers", type=int, default=2, help="Dask workers of the family stage")
@@ -408,7 +492,7 @@ def main():
     args = ap.parse_args()
     if args.stage:
         out = {"shared": stage_shared, "retrieval": stage_retrieval, "passes": stage_passes,
-               "cli": stage_cli, "multi": stage_multi,
+               "cli": stage_cli, "cli_any": stage_cli_any, "multi": stage_multi,
                "unsupervised_large": stage_unsupervised_large,
                "family": stage_family, "write": stage_write}[args.stage](args)
         out["peak_rss_mb"] = _peak_mb()
@@ -481,6 +565,9 @@ def main():
         r = run_stage("write", ["--n", str(args.n), "--dim", str(args.dim)])
         rows.append(dict(stage=f"write .vec {args.n}x{args.dim}", device="cpu", **r))
         _progress(rows[-1])
+    if args.only in (None, "hostile"):
+        os.makedirs(args.out, exist_ok=True)
+        hostile(args, rows)
     if args.only in (None, "e2e"):
         os.makedirs(args.out, exist_ok=True)
         e2e(args, rows)
@@ -521,6 +608,9 @@ def _row(r):
         return (f"| {r['stage']} | {r['device']} | {r['wall_s']:.1f} | {r['fit_s']:.1f} | "
                 f"{r['fit_cpu_s']:.1f} | | | criterion {r['criterion']:.4f} after "
                 f"{r['rounds']} rounds | {r['peak_rss_mb']:.0f}{workers} |")
+    if "exit" in r:
+        return (f"| {r['stage']} | {r['device']} | {r['wall_s']:.1f} | {r['seconds']:.2f} | "
+                f"exit {r['exit']}: {r['message'][:90]} | | | | {r['peak_rss_mb']:.0f} |")
     if "command" in r:
         return (f"| {r['stage']} | {r['device']} | {r['wall_s']:.1f} | {r['seconds']:.2f} | "
                 f"| | | | {r['peak_rss_mb']:.0f} |")
