@@ -185,7 +185,8 @@ def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"),
         result = evaluate_bdi(None, src_v, tgt_v, pairs, methods=methods, eval_vocab=eval_vocab,
                               device=device, mapped=(S, T), r_target=r,
                               return_hits=return_hits, allow_swapped=allow_swapped)
-    entry = dict(dictionary=file_info(pairs.path, pairs.digest), metrics=result, timings_s=watch.seconds,
+    entry = dict(dictionary=file_info(pairs.path, pairs.digest), metrics=result,
+                 timings_s=watch.seconds,
                  created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     if record:
         update_report(run_dir, "evaluations", entry)
@@ -479,10 +480,9 @@ def evaluate_multi_run(run_dir, dictionaries: Dict[Tuple[str, str], str], eval_v
         res["indirect"] = model.hub not in (a, b)
         out[f"{a}-{b}"] = res
     if record:
-        update_report(run_dir, "evaluations", {"dictionaries": {
-            f"{a}-{b}": file_info(path, d.digest) for (a, b, d), path in
-            zip(items, dictionaries.values())},
-                                               "metrics": out, "scheduler": where})
+        read = {f"{a}-{b}": file_info(d.path, d.digest) for a, b, d in items}
+        update_report(run_dir, "evaluations", {"dictionaries": read, "metrics": out,
+                                               "scheduler": where})
     return out
 
 

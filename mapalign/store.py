@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import in_cli, option
 from .export import OutputExistsError, atomic_file, check_output_dir, write_json
-from .loading import FormatError, load_embeddings
+from .loading import FormatError, check_input, load_embeddings
 
 REPORT = "report.json"
 MAPPING = "mapping.npz"  # a two-language run's arrays
@@ -173,6 +173,7 @@ def checked_input(info: dict, what: str, moved=None, full: bool = False, hint: s
     path = os.fspath(moved) if moved is not None else info["path"]
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: the run's {what} vectors are gone{hint}")
+    check_input(path)  # a pipe or a device given with --src/--tgt: said so, never opened
     if not _same_file(path, info, full=full or moved is not None):
         reason = "is not the file the run was fitted on" if moved is not None else \
             "changed since the run was fitted"

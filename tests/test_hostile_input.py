@@ -427,3 +427,9 @@ def test_fasttext_bin_words_and_matrix_are_checked_before_loading(tmp_path):
                                      + data[at + 16:])
     with pytest.raises(FormatError, match="does not fit the file"):
         load_embeddings(tmp_path / "t.bin")
+
+
+def test_a_fifo_given_for_moved_vectors_is_named(pair, tmp_path):
+    fifo = _fifo(tmp_path)  # no writer: opening it would wait forever
+    r = _cli("evaluate", pair / "run", "--dict", pair / "train.txt", "--src", fifo)
+    assert r.returncode == 1 and f"Error: {fifo} is a FIFO (a pipe)" in r.stderr, r.stderr
