@@ -7,30 +7,45 @@
 
 The first command that needs an entry computes it (``evaluate``, ``export`` or ``translate``);
 the next ones memory-map it instead of reading the input files and searching again. Every file
-is written atomically; ``index.json``, written last, ties the cache to the mapping's checksum and
-lists each file's size, so a cache from an earlier fit, or one left half-written, is rebuilt
-rather than used.
+is written atomically; ``index.json``, written after each file, ties the cache to the mapping's
+checksum and records each file's size, modification time and sha256, so a cache from an
+earlier fit, or one left half-written, is rebuilt rather than used.
+
+Before an entry is used it is checked: by size and modification time when they are the ones
+recorded (the fast path of a repeated command: no file is read whole), by its whole sha256 when
+the time differs or with ``verify``. An entry whose checksum differs is never used: a
+:class:`CacheWarning` names it and it is rebuilt from the run's inputs. A file changed in place
+while keeping its size and time is only caught with ``verify`` (as for the inputs).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import warnings
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
 from .export import atomic_file, write_json
 from .retrieval import DEFAULT_BUDGET, mean_topk_similarity
+from .store import sha256  # with SHA instructions faster than blake2b (docs/benchmark.md)
 
 CACHE = "cache"
 INDEX = "index.json"
 SIDES = ("source", "target")
+_ENTRY = {"bytes": int, "mtime_ns": int, "sha256": str}  # what index.json records of a file
+
+
+class CacheWarning(UserWarning):
+    """A cache entry was damaged (its checksum is not the one recorded): it is rebuilt."""
 
 
 class RunCache:
-    def __init__(self, run_dir: str, report: dict):
+    def __init__(self, run_dir: str, report: dict, verify: bool = False):
         self.folder = os.path.join(run_dir, CACHE)
         self.mapping_sha = report["mapping"]["sha256"]
+        self.verify = verify  # check every entry by its whole checksum
         self.index = self._read_index()
 
     # ---- bookkeeping
@@ -41,17 +56,48 @@ class RunCache:
                 index = json.load(f)
         except (OSError, ValueError):
             return {"mapping_sha256": self.mapping_sha, "files": {}}
-        if not isinstance(index, dict) or index.get("mapping_sha256") != self.mapping_sha:
+        if not isinstance(index, dict) or index.get("mapping_sha256") != self.mapping_sha \
+                or not isinstance(index.get("files"), dict):
             return {"mapping_sha256": self.mapping_sha, "files": {}}  # another fit's cache
+        # entries not of the form written (an older version's, or a damaged index) are rebuilt
+        index["files"] = {name: e for name, e in index["files"].items()
+                          if isinstance(e, dict) and all(type(e.get(k)) is t
+                                                         for k, t in _ENTRY.items())}
         return index
 
     def _valid(self, name: str) -> bool:
-        size = self.index["files"].get(name)
+        """Whether the entry ``name`` may be used: recorded, and the file the index records
+        (size and time, or the whole checksum when the time differs or with ``verify``). A
+        file that differs is never used: a warning names it, and the caller rebuilds it."""
+        entry = self.index["files"].get(name)
         path = os.path.join(self.folder, name)
-        return size is not None and os.path.exists(path) and os.path.getsize(path) == size
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        if entry is None:
+            return False
+        if st.st_size == entry["bytes"]:
+            if st.st_mtime_ns == entry["mtime_ns"] and not self.verify:
+                return True
+            if sha256(path) == entry["sha256"]:
+                if st.st_mtime_ns != entry["mtime_ns"]:  # same bytes (copied): fast next time
+                    entry["mtime_ns"] = st.st_mtime_ns
+                    with contextlib.suppress(OSError):
+                        write_json(os.path.join(self.folder, INDEX), self.index)
+                return True
+            why = "its checksum is not the one recorded when it was written"
+        else:
+            why = f"{st.st_size:,} bytes, not the {entry['bytes']:,} written"
+        warnings.warn(f"{path} is damaged ({why}): not used, rebuilt from the run's inputs",
+                      CacheWarning, stacklevel=2)
+        return False
 
     def _record(self, name: str):
-        self.index["files"][name] = os.path.getsize(os.path.join(self.folder, name))
+        path = os.path.join(self.folder, name)
+        st = os.stat(path)
+        self.index["files"][name] = {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns,
+                                     "sha256": sha256(path)}
         write_json(os.path.join(self.folder, INDEX), self.index)
 
     def _save_npy(self, name: str, array):
@@ -64,7 +110,10 @@ class RunCache:
         return all(self._valid(f"{s}.npy") and self._valid(f"{s}.words") for s in SIDES)
 
     def store_vectors(self, model, src, tgt):
-        """Map both vocabularies once and keep them (and their words)."""
+        """Map both vocabularies once and keep them (and their words). The penalties computed
+        from vectors kept before are dropped with them."""
+        self.index["files"] = {n: e for n, e in self.index["files"].items()
+                               if not n.startswith("penalty.")}
         for side, emb, transform in (("source", src, model.transform_source),
                                      ("target", tgt, model.transform_target)):
             with atomic_file(os.path.join(self.folder, f"{side}.words")) as f:
@@ -120,11 +169,12 @@ def _penalties(cache, vocab, k, budget, progress):
                                 cache.vectors("source")[:vocab], k, budget, progress)
 
 
-def cached_vectors(run_dir: str, report: dict, model, load_inputs: Callable[[], Tuple]):
+def cached_vectors(run_dir: str, report: dict, model, load_inputs: Callable[[], Tuple],
+                   verify: bool = False):
     """The run's cache with its mapped vectors present, building them (from
-    ``load_inputs() -> (src, tgt)``) the first time; in memory where the run directory cannot
-    be written."""
-    cache = RunCache(run_dir, report)
+    ``load_inputs() -> (src, tgt)``) the first time or when an entry is damaged; in memory where
+    the run directory cannot be written. ``verify``: check each entry by its whole checksum."""
+    cache = RunCache(run_dir, report, verify)
     if cache.has_vectors():
         return cache
     src, tgt = load_inputs()

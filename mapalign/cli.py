@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import sys
+import warnings
 
 import click
 
@@ -120,6 +121,14 @@ class _Group(click.Group):
 def main():
     """Map two languages' word vectors into one space, and measure the mapping."""
     use_cli_flags(click.get_current_context())  # messages name this command's flags
+    old, warnings.formatwarning = warnings.formatwarning, _format_warning
+    click.get_current_context().call_on_close(lambda: setattr(warnings, "formatwarning", old))
+
+
+def _format_warning(message, category, filename, lineno, line=None):
+    """A library warning not gathered by the command (a damaged cache entry rebuilt, ...):
+    one 'warning: ...' line on stderr, without Python's source location."""
+    return f"warning: {message}\n"
 
 
 _moved = [click.option("--src", "src_path", type=click.Path(exists=True, dir_okay=False),

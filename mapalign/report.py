@@ -60,7 +60,7 @@ def build_report(run_dir, dictionary, out_path, eval_vocab=200000, force=False,
     check_inputs(report, src, tgt, verify)
     cache = cached_vectors(run_dir, report, model,
                            lambda: load_run_inputs(report, verify, src=src, tgt=tgt,
-                                                   checked=True))
+                                                   checked=True), verify)
     S, T = cache.vectors("source"), cache.vectors("target")
     src_v = Embeddings(cache.words("source"), S, path=report["inputs"]["source"]["path"])
     tgt_v = Embeddings(cache.words("target"), T, path=report["inputs"]["target"]["path"])

@@ -174,7 +174,7 @@ def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"),
             load_dictionary(dictionary)
         cache = cached_vectors(run_dir, report, model, lambda: load_run_inputs(
             report, verify, progress_factory=progress_factory, src=src, tgt=tgt,
-            checked=True))
+            checked=True), verify)
         S, T = cache.vectors("source"), cache.vectors("target")
         src_v = Embeddings(cache.words("source"), S, path=report["inputs"]["source"]["path"])
         tgt_v = Embeddings(cache.words("target"), T, path=report["inputs"]["target"]["path"])
@@ -292,7 +292,7 @@ def export_run(run_dir, out_dir, vectors=True, mapping=True, dictionary=True, di
         if vectors or dictionary:
             cache = cached_vectors(run_dir, report, model, lambda: load_run_inputs(
                 report, verify, progress_factory=progress_factory, src=src, tgt=tgt,
-                checked=True))
+                checked=True), verify)
             S, T = cache.vectors("source"), cache.vectors("target")
             src_words, tgt_words = cache.words("source"), cache.words("target")
         if vectors:
@@ -325,7 +325,7 @@ def translate_run(run_dir, words, k=5, retrieval="csls", eval_vocab=200000, src=
     model, report = load_run(run_dir)
     check_inputs(report, src, tgt, verify)
     load = lambda: load_run_inputs(report, verify, src=src, tgt=tgt, checked=True)  # noqa: E731
-    cache = cached_vectors(run_dir, report, model, load)
+    cache = cached_vectors(run_dir, report, model, load, verify)
     src_words = cache.words("source")
     index = {w: i for i, w in enumerate(src_words)}
     lookup = {w: lookup_word(w, index) for w in words}
