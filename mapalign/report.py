@@ -43,6 +43,13 @@ def _plt():
     return plt
 
 
+def _whole_numbers(axis):
+    """Ticks at whole numbers only, on an axis that counts (rounds, epochs, words)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -121,6 +128,7 @@ def build_report(run_dir, dictionary, out_path, eval_vocab=200000, force=False,
         ax.set_ylabel("P@1 on held-out seed words (%)")
         ax.set_title("Refinement rounds: the evidence for the choice")
     ax.set_xlabel("refinement round")
+    _whole_numbers(ax.xaxis)
     ax.legend(fontsize=7)
     figures.append(("Refinement", _png(fig)))
 
@@ -139,6 +147,7 @@ def build_report(run_dir, dictionary, out_path, eval_vocab=200000, force=False,
     ax.hist(cos[~right], bins, alpha=0.6, label=f"wrong ({(~right).sum()})")
     ax.set_xlabel("cosine of the CSLS top-1 translation")
     ax.set_ylabel("source words")
+    _whole_numbers(ax.yaxis)
     ax.set_title("How sure the right and the wrong translations are")
     ax.legend()
     figures.append(("Similarity", _png(fig)))
