@@ -1,5 +1,6 @@
-"""docs/cli.md, generated from the click commands: ``python -m mapalign.clidoc`` rewrites it,
-``python -m mapalign.clidoc --check`` exits 1 when it is stale (tests/test_docs.py does the
+#!/usr/bin/env python
+"""docs/cli.md, generated from the click commands: ``python scripts/gen_cli_docs.py`` rewrites
+it, ``python scripts/gen_cli_docs.py --check`` exits 1 when it is stale (tests/test_docs.py does the
 same). Every command's usage, arguments and options (choices, defaults, help) come from the
 commands themselves, so the reference cannot drift from the code."""
 from __future__ import annotations
@@ -11,7 +12,7 @@ import click
 
 HEADER = """# Command reference
 
-Generated from the click commands by `python -m mapalign.clidoc` (do not edit: a test fails
+Generated from the click commands by `python scripts/gen_cli_docs.py` (do not edit: a test fails
 when this file differs from what the commands say). The README teaches; this page lists.
 """
 
@@ -74,7 +75,7 @@ def command_doc(name: str, cmd: click.Command, parent: click.Context) -> str:
 
 
 def generate() -> str:
-    from . import cli
+    from mapalign import cli
 
     main = cli.main
     root = click.Context(main, info_name="mapalign")
@@ -91,8 +92,8 @@ def generate() -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
-                    "cli.md")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PATH = os.path.join(ROOT, "docs", "cli.md")
 
 
 def main(argv=None) -> int:
@@ -101,7 +102,7 @@ def main(argv=None) -> int:
     if "--check" in argv:
         with open(PATH, encoding="utf-8") as f:
             if f.read() != text:
-                print(f"{PATH} is stale: run python -m mapalign.clidoc", file=sys.stderr)
+                print(f"{PATH} is stale: run python scripts/gen_cli_docs.py", file=sys.stderr)
                 return 1
         return 0
     tmp = PATH + ".tmp"
@@ -113,4 +114,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, ROOT)  # this checkout's mapalign
     sys.exit(main())
