@@ -16,6 +16,8 @@ subprocess so that its peak RSS (ru_maxrss) is its own.
                                                  # in-process and on a 2-worker LocalCluster
     python scripts/bench.py --only hostile       # peak memory of hostile inputs (64 MB line,
                                                  # zeros through a pipe) beside normal runs
+    python scripts/bench.py --only blind --pairs es-en,zh-en,fr-en,fi-en   # dictionary-free
+                                                 # measures against test P@1, graded runs
 
 Results are printed as a Markdown table and written to bench-out/bench.json.
 """
@@ -456,6 +458,147 @@ def e2e(args, rows):
         _progress(rows[-1])
 
 
+# ------------------------------------------------------------ quality without a dictionary
+BLIND_PAIRS = ("es-en", "zh-en", "fr-en", "fi-en")
+BLIND_MEASURES = ("isometric", "isometric_in_sample", "space_cosine", "csls_margin", "z_score",
+                  "round_trip", "low_hubness")
+
+
+def _blind_runs():
+    """``(name, config, close)`` of the graded runs of one pair: every method x 0/2/5 rounds on
+    the full dictionary (the close runs), Procrustes at 1/3/4 rounds, 25/100/500 random seed
+    pairs (Procrustes and multi-step), 25/50/75% of the pairs replaced by random pairs, and a
+    failed unsupervised run."""
+    runs = [(f"{m} r{r}", dict(method=m, refine=r), True)
+            for m in ("procrustes", "cca", "multistep", "rcsls") for r in (0, 2, 5)]
+    runs += [(f"procrustes r{r}", dict(method="procrustes", refine=r), False) for r in (1, 3, 4)]
+    runs += [(f"{m} {n} pairs", dict(method=m, refine=0, pairs=n), False)
+             for m in ("procrustes", "multistep") for n in (25, 100, 500)]
+    runs += [(f"procrustes {p}% random pairs", dict(method="procrustes", refine=0, noise=p),
+              False) for p in (25, 50, 75)]
+    runs.append(("failed unsupervised", dict(unsupervised=True), False))
+    return runs
+
+
+def _blind_fit(config, src, tgt, train, seed=0):
+    import numpy as np
+
+    import mapalign as ma
+
+    rng = np.random.default_rng(seed)
+    if config.get("unsupervised"):
+        # a stand-in for a collapsed run: the unsupervised procedure (one start, no null
+        # draws, one refinement round) fitted against Gaussian vectors of the target's shape,
+        # its maps then applied to the real target
+        from mapalign.unsupervised import UnsupervisedAligner
+
+        noise = ma.Embeddings(tgt.words, rng.standard_normal(tgt.vectors.shape)
+                              .astype(np.float32))
+        return UnsupervisedAligner(restarts=1, null_draws=0, refine=1, seed=seed,
+                                   n_jobs=1).fit(src, noise)
+    pairs = list(train)
+    if "pairs" in config:
+        pairs = [pairs[i] for i in rng.choice(len(pairs), config["pairs"], replace=False)]
+    if "noise" in config:
+        swap = rng.choice(len(pairs), int(round(len(pairs) * config["noise"] / 100)),
+                          replace=False)
+        for i in swap:
+            pairs[i] = (pairs[i][0], tgt.words[rng.integers(len(tgt))])
+    return ma.SupervisedAligner(method=config["method"], refine=config["refine"]).fit(
+        src, tgt, pairs)
+
+
+def blind(args):
+    """Dictionary-free measures against test CSLS P@1 over graded runs of each real pair
+    (fitted models cached under ``args.out/blind-cache``; delete it to refit)."""
+    import warnings
+
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    import mapalign as ma
+    from mapalign import quality
+    from mapalign.evaluation import compare
+
+    cache = os.path.join(args.out, "blind-cache")
+    results = {}
+    for pair in args.pairs.split(","):
+        folder = os.path.join(DATA, pair)
+        if not os.path.isdir(folder):
+            folder = os.path.join(DATA, "multi")
+        s, t_lang = pair.split("-")
+        src = ma.load_embeddings(os.path.join(folder, f"{s}.vec"))
+        tgt = ma.load_embeddings(os.path.join(folder, f"{t_lang}.vec"))
+        train = ma.load_dictionary(os.path.join(folder, f"{pair}.train.txt"))
+        test = ma.load_dictionary(os.path.join(folder, f"{pair}.test.txt"))
+        n = quality.N_WORDS
+        X = quality._common_space(src.vectors, n, np)
+        Z = quality._common_space(tgt.vectors, n, np)
+        t = time.perf_counter()
+        ref = quality.reference(X, Z)
+        rows = []
+        for name, config, close in _blind_runs():
+            path = os.path.join(cache, pair, name.replace(" ", "_").replace("%", "pct"))
+            if os.path.exists(os.path.join(path, "mapping.npz")):
+                model = ma.load(path)
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    model = _blind_fit(config, src, tgt, train)
+                model.save(path, overwrite=True)
+            ev = ma.evaluate_bdi(model, src, tgt, test, methods=("csls",), return_hits=True)
+            S, T = model.mapped(src, tgt, n, n)
+            m = quality.measures(S, T, X, Z)
+            row = dict(name=name, close=close, p1=ev["csls"]["p@1"], hits=ev["hits"],
+                       query_words=ev["query_words"],
+                       isometric_in_sample=float(np.mean(quality.isometric_agreement(
+                           X, Z, m["fwd"], folds=1))),
+                       low_hubness=-m["hubness"]["top1pct_share"],
+                       hub_skew=m["hubness"]["skew"])
+            row.update({k: float(np.mean(m[k])) for k in ("isometric", "space_cosine",
+                                                          "csls_margin", "z_score",
+                                                          "round_trip")})
+            rows.append(row)
+            print(f"{pair} {name}: P@1 {row['p1']:.2f} isometric {row['isometric']:.4f} "
+                  f"space cosine {row['space_cosine']:.4f} round trip {row['round_trip']:.3f}",
+                  file=sys.stderr, flush=True)
+        table = {}
+        for measure in BLIND_MEASURES:
+            entry = {}
+            for group, sel in (("all", rows), ("close", [r for r in rows if r["close"]])):
+                rho = spearmanr([r[measure] for r in sel], [r["p1"] for r in sel])[0]
+                pick = max(sel, key=lambda r: r[measure])
+                best = max(sel, key=lambda r: r["p1"])
+                p = 1.0 if pick is best else compare(pick, best)["mcnemar_exact_p"]
+                entry[group] = dict(spearman=float(rho), picks=pick["name"], pick_p1=pick["p1"],
+                                    best=best["name"], best_p1=best["p1"], mcnemar_p=p)
+            table[measure] = entry
+        for r in rows:
+            r.pop("hits"), r.pop("query_words")
+        results[pair] = dict(reference=ref, runs=rows, table=table,
+                             seconds=time.perf_counter() - t)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "blind.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    print("| pair | measure | Spearman, all runs | Spearman, close runs | all runs: picks "
+          "(P@1; McNemar p vs best) | close runs: picks (P@1; p) |")
+    print("|---|---|---|---|---|---|")
+    for pair, res in results.items():
+        for measure, e in res["table"].items():
+            a, c = e["all"], e["close"]
+            print(f"| {pair} | {measure} | {a['spearman']:.2f} | {c['spearman']:.2f} | "
+                  f"{a['picks']} ({a['pick_p1']:.2f}; {a['mcnemar_p']:.2g}) | "
+                  f"{c['picks']} ({c['pick_p1']:.2f}; {c['mcnemar_p']:.2g}) |")
+    print("\n| pair | run | CSLS P@1 | isometric | space cosine | round trip | top-1% share |")
+    print("|---|---|---|---|---|---|---|")
+    for pair, res in results.items():
+        print(f"| {pair} | random orthogonal maps (reference) | | {res['reference']['mean']:.4f} "
+              f"| | | |")
+        for r in res["runs"]:
+            print(f"| {pair} | {r['name']} | {r['p1']:.2f} | {r['isometric']:.4f} | "
+                  f"{r['space_cosine']:.4f} | {r['round_trip']:.3f} | {-r['low_hubness']:.3f} |")
+
+
 def run_stage(name, extra):
     cmd = [sys.executable, __file__, "--stage", name] + extra
     t = time.perf_counter()
@@ -482,7 +625,8 @@ def main():
     ap.add_argument("--dim", type=int, default=300)
     ap.add_argument("--only", choices=["supervised", "unsupervised", "unsupervised-large", "semi",
                                        "retrieval", "passes",
-                                       "e2e", "multi", "family", "write", "hostile"])
+                                       "e2e", "multi", "family", "write", "hostile",
+                                       "blind"])
     ap.add_argument("--langs", type=int, default=8, help="languages of the generated family")
     ap.add_argument("--family-n", type=int, default=50000, help="words per family language")
     ap.add_argument("--workers", type=int, default=2, help="Dask workers of the family stage")
@@ -568,6 +712,9 @@ def main():
     if args.only in (None, "hostile"):
         os.makedirs(args.out, exist_ok=True)
         hostile(args, rows)
+    if args.only == "blind":  # its own tables (blind.json); not part of a plain run
+        blind(args)
+        return
     if args.only in (None, "e2e"):
         os.makedirs(args.out, exist_ok=True)
         e2e(args, rows)

@@ -1,0 +1,218 @@
+"""How good a mapping is without a test dictionary.
+
+Every measure looks at the ``n`` most frequent source words (10,000 by default) and their CSLS
+translations among the ``n`` most frequent target words, in the run's shared space.
+
+The criterion is **isometric agreement**: the run's translations of the frequent words are
+taken as a dictionary, an orthogonal map is fitted on half of it (every other word by
+frequency rank) between the two *original* spaces, normalised alike for every method
+(``unit,center,unit`` over those ``n`` words), and each word of the other half scores the
+cosine of its mapped vector with the vector of its translation; the two halves swap roles.
+The criterion is the mean of those cosines. It scores the translations a run gives, never the
+geometry of its space, so a method that stretches its space (multi-step re-weighting inflates
+every cosine) gains nothing by it; and since each half is scored by a map it did not shape, a
+dictionary of unrelated pairs scores near zero. The unsupervised fit's own convergence test
+keeps its definition (the mean cosine in the fit's space: ``space_cosine`` here).
+
+The reference is what the same criterion gives for mappings that carry no information: random
+orthogonal maps of the same normalised source space (``reference_draws`` of them, seeded).
+``docs/results.md`` holds the evidence behind the choice of criterion (against the space
+cosine, CSLS margins, z-scores and the round-trip rate) and behind the verdict's thresholds.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import asnumpy, get_array_module, get_xp, to_device
+from .evaluation import bootstrap_ci
+from .methods.procrustes import procrustes
+from .normalize import normalize, unit_rows
+from .retrieval import DEFAULT_BUDGET, mean_topk_similarity, nearest
+
+MEASURE = "isometric agreement"
+N_WORDS = 10000
+REFERENCE_DRAWS = 3
+# Verdict thresholds on the criterion's distance above the reference (see docs/results.md)
+GOOD, USABLE = 0.20, 0.08
+
+
+def _common_space(V, n, xp):
+    """The first ``n`` rows of raw vectors, normalised the same way whatever the run did."""
+    return normalize(to_device(np.asarray(V[:n], dtype=np.float32), xp), "unit,center,unit")[0]
+
+
+def _translations(S, T, csls_k, budget):
+    """CSLS best target of each row of ``S`` (and the two best scores), targets' penalties from
+    ``S``; unit rows in."""
+    r_t = mean_topk_similarity(T, S, csls_k, budget)
+    idx, val = nearest(S, T, 2, "csls", csls_k, r_target=r_t, budget=budget)
+    return idx[:, 0], val, r_t
+
+
+def isometric_agreement(X, Z, fwd, folds: int = 2):
+    """Per word: the cosine of ``X[i] W`` with ``Z[fwd[i]]``, ``W`` the orthogonal map fitted on
+    the pairs ``(i, fwd[i])`` of the other folds (word ``i`` in fold ``i % folds``; with one
+    fold, on all pairs: in-sample). ``X``,
+    ``Z``: unit rows of the common space (device arrays); ``fwd``: numpy indices."""
+    xp = get_array_module(X, Z)
+    n = len(fwd)
+    fold = np.arange(n) % folds
+    Zf = Z[to_device(np.asarray(fwd), xp)]
+    out = np.empty(n, dtype=np.float64)
+    for f in range(folds):
+        test = np.nonzero(fold == f)[0]
+        train = to_device(np.nonzero(fold != f)[0] if folds > 1 else np.arange(n), xp)
+        W = procrustes(X[train], Zf[train])
+        t = to_device(test, xp)
+        out[test] = asnumpy(xp.sum(unit_rows(X[t] @ W) * Zf[t], axis=1))
+    return out
+
+
+def measures(S, T, X, Z, csls_k: int = 10, budget: int = DEFAULT_BUDGET) -> dict:
+    """Every per-word measure of a mapping, and its hubness. ``S``, ``T``: the frequent words
+    in the run's shared space; ``X``, ``Z``: the same words in the common space. Returns numpy
+    arrays per source word (``isometric``, ``space_cosine``, ``csls_margin``, ``z_score``,
+    ``round_trip``), the translations ``fwd`` and ``hubness``."""
+    xp = get_array_module(S, T)
+    S, T = unit_rows(S), unit_rows(T)
+    fwd, top2, _ = _translations(S, T, csls_k, budget)
+    fwd_d = to_device(fwd, xp)
+    best = S * T[fwd_d]
+    cos = asnumpy(xp.sum(best, axis=1)).astype(np.float64)
+    # z-score of the best cosine against the word's cosines with every target: mean and
+    # variance from the targets' mean and second moment, no n x n matrix
+    mu_t = T.mean(axis=0)
+    mean = S @ mu_t
+    var = xp.sum((S @ ((T.T @ T) / T.shape[0])) * S, axis=1) - mean ** 2
+    z = (cos - asnumpy(mean)) / np.sqrt(np.maximum(asnumpy(var), 1e-12))
+    # round trip: the translation's own CSLS best source word is the word itself
+    used = np.unique(fwd)
+    r_s = mean_topk_similarity(S, T, csls_k, budget)
+    back, _ = nearest(T[to_device(used, xp)], S, 1, "csls", csls_k, r_target=r_s,
+                      budget=budget)
+    back_of = np.full(T.shape[0], -1, dtype=np.int64)
+    back_of[used] = back[:, 0]
+    round_trip = (back_of[fwd] == np.arange(len(fwd))).astype(np.float64)
+    return {"isometric": isometric_agreement(X, Z, fwd), "space_cosine": cos,
+            "csls_margin": (top2[:, 0] - top2[:, 1]).astype(np.float64), "z_score": z,
+            "round_trip": round_trip, "fwd": fwd, "hubness": hubness(fwd, T.shape[0])}
+
+
+def hubness(fwd, n_targets: int) -> dict:
+    """How unevenly the queries' translations spread over the targets: the skewness of each
+    target's retrieval count, and the share of the queries taken by the 1% most retrieved
+    targets (1% when every target is retrieved equally often)."""
+    from scipy.stats import skew
+
+    counts = np.bincount(np.asarray(fwd), minlength=n_targets).astype(np.float64)
+    top = max(1, int(np.ceil(0.01 * n_targets)))
+    return {"skew": float(skew(counts)) if counts.std() > 0 else 0.0,
+            "top1pct_share": float(np.sort(counts)[::-1][:top].sum() / max(len(fwd), 1)),
+            "targets_retrieved": int(np.count_nonzero(counts)), "targets": int(n_targets)}
+
+
+def random_orthogonal(d_src: int, d_tgt: int, rng) -> np.ndarray:
+    """A random (semi-)orthogonal ``d_src x d_tgt`` matrix (Haar-distributed)."""
+    q, r = np.linalg.qr(rng.standard_normal((max(d_src, d_tgt), min(d_src, d_tgt))))
+    q = q * np.sign(np.diag(r))
+    return (q if d_src >= d_tgt else q.T).astype(np.float32)
+
+
+def reference(X, Z, draws: int = REFERENCE_DRAWS, seed: int = 0, csls_k: int = 10,
+              budget: int = DEFAULT_BUDGET) -> dict:
+    """The criterion of mappings that carry no information: ``draws`` random orthogonal maps
+    of the common source space ``X`` against ``Z``, seeded."""
+    xp = get_array_module(X, Z)
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(draws):
+        Q = to_device(random_orthogonal(X.shape[1], Z.shape[1], rng), xp)
+        fwd, _, _ = _translations(unit_rows(X @ Q), Z, csls_k, budget)
+        values.append(float(np.mean(isometric_agreement(X, Z, fwd))))
+    return {"mean": float(np.mean(values)), "max": float(np.max(values)), "draws": values,
+            "maps": "random orthogonal", "seed": seed}
+
+
+def verdict(criterion: float, ci95, ref: float) -> str:
+    """One line in words, from the criterion's distance above the reference (thresholds from
+    the evidence in docs/results.md)."""
+    above = criterion - ref
+    if ci95[0] is None or ci95[0] <= ref + 0.02:
+        return (f"no alignment found: the criterion ({criterion:.3f}) is not above what random "
+                f"maps reach ({ref:.3f})")
+    if above >= GOOD:
+        return (f"good: the criterion is {above:.2f} above random maps; most frequent words "
+                "find consistent translations")
+    if above >= USABLE:
+        return (f"partial: the criterion is {above:.2f} above random maps; expect many wrong "
+                "translations (check a sample, or compare with another run)")
+    return (f"poor: the criterion is only {above:.2f} above random maps; most translations "
+            "are wrong")
+
+
+def assess(S, T, X, Z, *, csls_k: int = 10, reference_draws: int = REFERENCE_DRAWS,
+           n_boot: int = 2000, seed: int = 0, budget: int = DEFAULT_BUDGET,
+           return_words: bool = False) -> dict:
+    """The dictionary-free evaluation of mapped words ``S``/``T`` (the run's space) whose common
+    -space versions are ``X``/``Z``: criterion with a bootstrap interval over the words,
+    reference level, round trip, hubness, verdict (see :func:`evaluate_unsupervised`)."""
+    m = measures(S, T, X, Z, csls_k, budget)
+    per_word = m["isometric"]
+    crit = float(per_word.mean())
+    ci = [None if v is None else v / 100 for v in bootstrap_ci(per_word, n_boot, seed)]
+    ref = reference(X, Z, reference_draws, seed, csls_k, budget)
+    out = {"measure": MEASURE, "criterion": crit, "criterion_ci95": ci,
+           "reference": ref["mean"], "reference_detail": ref,
+           "above_reference": crit - ref["mean"],
+           "round_trip": float(m["round_trip"].mean()), "hubness": m["hubness"],
+           "space_cosine": float(m["space_cosine"].mean()),
+           "verdict": verdict(crit, ci, ref["mean"]),
+           "words": int(len(per_word)), "targets": int(T.shape[0]), "csls_k": csls_k,
+           "bootstrap": {"resamples": n_boot, "seed": seed, "level": 0.95,
+                         "unit": "source words"}}
+    if return_words:
+        out["per_word"] = per_word.tolist()
+    return out
+
+
+def evaluate_unsupervised(model, src, tgt, n: int = N_WORDS, csls_k: int = 10,
+                          reference_draws: int = REFERENCE_DRAWS, n_boot: int = 2000,
+                          seed: int = 0, device: str = "cpu", budget: int = DEFAULT_BUDGET,
+                          return_words: bool = False) -> dict:
+    """How good a fitted two-language mapping is, without a dictionary.
+
+    Over the ``n`` most frequent source words and their CSLS translations among the ``n``
+    most frequent target words: ``criterion`` (isometric agreement, see the module's text)
+    with a 95% bootstrap interval over the words (``criterion_ci95``, seeded), ``reference``
+    (the criterion of random orthogonal maps for this pair), ``round_trip`` (share of words
+    whose translation translates back to them), ``hubness`` (skew of the targets' retrieval
+    counts, share of the queries taken by the 1% most retrieved targets), ``space_cosine``
+    (the unsupervised fit's criterion: mean cosine in the run's space) and a ``verdict``."""
+    xp = get_xp(device)
+    S, T = model.mapped(src, tgt, n, n, device)
+    X, Z = _common_space(src.vectors, n, xp), _common_space(tgt.vectors, n, xp)
+    return assess(S, T, X, Z, csls_k=csls_k, reference_draws=reference_draws, n_boot=n_boot,
+                  seed=seed, budget=budget, return_words=return_words)
+
+
+def compare_unsupervised(a: dict, b: dict, words_a, words_b, n_boot: int = 2000,
+                         seed: int = 0) -> dict:
+    """Paired comparison of two dictionary-free evaluations (``return_words=True``) of runs
+    whose frequent source words are ``words_a``/``words_b``: the difference in criterion over
+    the words both can query, its paired 95% bootstrap interval, and which run it prefers
+    (none when the interval holds 0)."""
+    pos_b = {w: i for i, w in enumerate(words_b[:len(b["per_word"])])}
+    shared = [(i, pos_b[w]) for i, w in enumerate(words_a[:len(a["per_word"])]) if w in pos_b]
+    if not shared:
+        raise ValueError("the two runs share no frequent source word")
+    ia, ib = np.array(shared).T
+    va = np.asarray(a["per_word"])[ia]
+    vb = np.asarray(b["per_word"])[ib]
+    diff = va - vb
+    ci = [v / 100 for v in bootstrap_ci(diff, n_boot, seed)]
+    prefers = "a" if ci[0] > 0 else "b" if ci[1] < 0 else None
+    return {"measure": MEASURE, "words": int(len(diff)), "a": float(va.mean()),
+            "b": float(vb.mean()), "difference": float(diff.mean()), "difference_ci95": ci,
+            "prefers": prefers, "reference_a": a["reference"], "reference_b": b["reference"],
+            "bootstrap": {"resamples": n_boot, "seed": seed, "level": 0.95,
+                          "unit": "source words"}}
