@@ -216,3 +216,107 @@ def compare_unsupervised(a: dict, b: dict, words_a, words_b, n_boot: int = 2000,
             "prefers": prefers, "reference_a": a["reference"], "reference_b": b["reference"],
             "bootstrap": {"resamples": n_boot, "seed": seed, "level": 0.95,
                           "unit": "source words"}}
+
+
+# ------------------------------------------------------------------------- run directories
+def _first_words(info: dict, settings: dict, what: str, n: int, moved=None, checked=False):
+    """The first ``n`` words of a run's input as the fit read them (only those rows are read:
+    the criterion needs no more)."""
+    import os
+
+    from .loading import load_embeddings
+    from .store import _hint, checked_input
+
+    if checked and moved is not None:
+        path = os.fspath(moved)
+    else:
+        hint = _hint(what) if what in ("source", "target") else ""
+        path = checked_input(info, what, moved, False, hint)
+    limit = settings.get("max_vocab")
+    return load_embeddings(path, min(n, limit) if limit else n, settings["format"],
+                           settings["encoding_errors"])
+
+
+def _now() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def evaluate_unsupervised_run(run_dir, n: int = N_WORDS, record: bool = True, src=None,
+                              tgt=None, verify: bool = False, device=None,
+                              return_words: bool = False, seed: int = 0) -> dict:
+    """:func:`evaluate_unsupervised` of a two-language run directory (its inputs' first ``n``
+    words are read again, checked to be the run's; ``src``/``tgt`` name them where they have
+    moved); appended to the run's report (``evaluations``, with no dictionary) when
+    ``record``."""
+    from .mapping import load_run
+    from .store import check_inputs, update_report
+
+    model, report = load_run(run_dir)
+    check_inputs(report, src, tgt, verify)
+    s = report["settings"]
+    words = [_first_words(report["inputs"][side], s, side, n, moved, checked=True)
+             for side, moved in (("source", src), ("target", tgt))]
+    result = evaluate_unsupervised(model, words[0], words[1], n=n, seed=seed,
+                                   device=device or report.get("device_used", "cpu"),
+                                   return_words=return_words)
+    if record:
+        update_report(run_dir, "evaluations", {
+            "dictionary": None, "quality": {k: v for k, v in result.items() if k != "per_word"},
+            "created": _now()})
+    if return_words:
+        result["source_words"] = words[0].words[:result["words"]]
+    return result
+
+
+def compare_unsupervised_runs(run_a, run_b, n: int = N_WORDS, n_boot: int = 2000,
+                              seed: int = 0, src=None, tgt=None, verify=False) -> dict:
+    """Two runs compared without a dictionary: the difference of their criteria over the
+    frequent source words both can query, with a paired bootstrap interval, and the run it
+    prefers (see :func:`compare_unsupervised`)."""
+    import os
+
+    ev = [evaluate_unsupervised_run(r, n, record=False, src=src, tgt=tgt, verify=verify,
+                                    return_words=True, seed=seed) for r in (run_a, run_b)]
+    out = compare_unsupervised(ev[0], ev[1], ev[0]["source_words"], ev[1]["source_words"],
+                               n_boot, seed)
+    out.update(run_a=os.path.abspath(run_a), run_b=os.path.abspath(run_b),
+               verdict_a=ev[0]["verdict"], verdict_b=ev[1]["verdict"])
+    return out
+
+
+def evaluate_unsupervised_multi(model, spaces: dict, pairs=None, n: int = N_WORDS,
+                                seed: int = 0, **kw) -> dict:
+    """:func:`assess` of each directed pair (``pairs``: ``[(a, b), ...]``, default every
+    ordered pair) of a fitted :class:`~mapalign.multi.MultiAligner`; ``spaces``: each
+    language's :class:`~mapalign.loading.Embeddings` (its first ``n`` words are used)."""
+    import itertools
+
+    langs = list(spaces)
+    pairs = pairs or list(itertools.permutations(langs, 2))
+    mapped = {lang: model.transform(lang, spaces[lang].vectors[:n]) for lang in langs}
+    common = {lang: _common_space(spaces[lang].vectors, n, np) for lang in langs}
+    return {f"{a}-{b}": assess(mapped[a], mapped[b], common[a], common[b], seed=seed, **kw)
+            for a, b in pairs}
+
+
+def evaluate_unsupervised_multi_run(run_dir, pairs=None, n: int = N_WORDS,
+                                    record: bool = True, seed: int = 0) -> dict:
+    """:func:`evaluate_unsupervised_multi` of a multilingual run directory (each language's
+    first ``n`` words read again); every directed pair unless ``pairs`` names some."""
+    from .multi import load_multi
+    from .store import update_report
+
+    model, report = load_multi(run_dir)
+    langs = sorted({x for p in pairs for x in p}) if pairs else list(model.languages_)
+    for lang in langs:
+        if lang not in model.languages_:
+            raise ValueError(f"{lang!r} is not in the run ({', '.join(model.languages_)})")
+    spaces = {lang: _first_words(report["inputs"][lang], report["settings"], lang, n)
+              for lang in langs}
+    out = evaluate_unsupervised_multi(model, spaces, pairs, n, seed)
+    if record:
+        update_report(run_dir, "evaluations", {"dictionaries": None, "quality": out,
+                                               "created": _now()})
+    return out

@@ -143,8 +143,12 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
                 if k not in ("normalize", "device", "budget", "multistep", "rcsls")})
         with watch("fit"), collect_warnings(warned, echo):
             model.fit(src, tgt, pairs, progress=echo, allow_swapped=allow_swapped)
+    with watch("quality"):  # every run carries its dictionary-free criterion
+        from .quality import evaluate_unsupervised
+
+        quality = evaluate_unsupervised(model, src, tgt, device=model.device_)
     report = _new_report(argv, inputs, settings, model.device_, watch, warned, seed=seed,
-                         exports=[])
+                         exports=[], quality=quality)
     report.update(model.report_())
     report["model"] = model_report(model)["model"]
     with watch("save"):

@@ -487,15 +487,15 @@ def _blind_fit(config, src, tgt, train, seed=0):
 
     rng = np.random.default_rng(seed)
     if config.get("unsupervised"):
-        # a stand-in for a collapsed run: the unsupervised procedure (one start, no null
-        # draws, one refinement round) fitted against Gaussian vectors of the target's shape,
-        # its maps then applied to the real target
+        # a stand-in for a collapsed run: the unsupervised procedure (similarity start, no
+        # self-learning, one refinement round, one start, no null draws) fitted against
+        # Gaussian vectors of the target's shape, its maps then applied to the real target
         from mapalign.unsupervised import UnsupervisedAligner
 
         noise = ma.Embeddings(tgt.words, rng.standard_normal(tgt.vectors.shape)
                               .astype(np.float32))
-        return UnsupervisedAligner(restarts=1, null_draws=0, refine=1, seed=seed,
-                                   n_jobs=1).fit(src, noise)
+        return UnsupervisedAligner(restarts=1, null_draws=0, refine=1, self_learning=False,
+                                   seed=seed, n_jobs=1).fit(src, noise)
     pairs = list(train)
     if "pairs" in config:
         pairs = [pairs[i] for i in rng.choice(len(pairs), config["pairs"], replace=False)]
@@ -521,7 +521,11 @@ def blind(args):
     from mapalign.evaluation import compare
 
     cache = os.path.join(args.out, "blind-cache")
+    out_path = os.path.join(args.out, "blind.json")
     results = {}
+    if os.path.exists(out_path):  # pairs measured by an earlier call are kept
+        with open(out_path) as f:
+            results = json.load(f)
     for pair in args.pairs.split(","):
         folder = os.path.join(DATA, pair)
         if not os.path.isdir(folder):
@@ -577,9 +581,9 @@ def blind(args):
             r.pop("hits"), r.pop("query_words")
         results[pair] = dict(reference=ref, runs=rows, table=table,
                              seconds=time.perf_counter() - t)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "blind.json"), "w") as f:
-        json.dump(results, f, indent=2)
+        os.makedirs(args.out, exist_ok=True)
+        with open(out_path, "w") as f:
+            json.dump(results, f, indent=2)
     print("| pair | measure | Spearman, all runs | Spearman, close runs | all runs: picks "
           "(P@1; McNemar p vs best) | close runs: picks (P@1; p) |")
     print("|---|---|---|---|---|---|")
