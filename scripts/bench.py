@@ -18,6 +18,8 @@ subprocess so that its peak RSS (ru_maxrss) is its own.
                                                  # zeros through a pipe) beside normal runs
     python scripts/bench.py --only blind --pairs es-en,zh-en,fr-en,fi-en   # dictionary-free
                                                  # measures against test P@1, graded runs
+    python scripts/bench.py --only cache         # a repeated translate at 200k x 300: the
+                                                 # cache checked by size+time vs whole sha256
 
 Results are printed as a Markdown table and written to bench-out/bench.json.
 """
@@ -424,6 +426,99 @@ def hostile(args, rows):
         _progress(rows[-1])
 
 
+def stage_cache_check(args):
+    """The run cache's check alone, in this process: by size and time (the fast path of a
+    repeated command) and by whole checksum (a changed time, or --verify), medians of 5; and
+    sha256 against blake2b over the same bytes."""
+    import hashlib
+
+    import numpy as np
+
+    from mapalign.cache import RunCache
+    from mapalign.store import read_run
+
+    run_dir = args.cli[0]
+    report = read_run(run_dir)[1]
+    out = {"R_s": reference_matmul_s()}
+    for label, verify in (("fast", False), ("full", True)):
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            assert RunCache(run_dir, report, verify).has_vectors()
+            times.append(time.perf_counter() - t)
+        out[f"check_{label}_s"] = float(np.median(times))
+    folder = os.path.join(run_dir, "cache")
+    out["cache_mb"] = sum(os.path.getsize(os.path.join(folder, n))
+                          for n in os.listdir(folder)) / 1e6
+    with open(os.path.join(folder, "source.npy"), "rb") as f:
+        data = f.read()
+    for name in ("sha256", "blake2b"):
+        t = time.perf_counter()
+        hashlib.new(name, data).hexdigest()
+        out[f"{name}_mb_s"] = len(data) / 1e6 / (time.perf_counter() - t)
+    return out
+
+
+def cache(args, rows):
+    """A repeated command at args.n x args.dim: translate (NN) a second time, its cache checked
+    by size and time; with the cache files' times changed (each read whole: sha256); with
+    --verify (the inputs' and the cache's whole checksums). Medians of 5 commands, each in its
+    own process, timed inside it, with R measured in the same run."""
+    import statistics
+    import tempfile
+
+    from mapalign.export import write_vec
+    from mapalign.synthetic import make_pair
+
+    folder = tempfile.mkdtemp(prefix="mapalign-cache-", dir=args.out)
+    src, tgt, train, test = make_pair(n_words=args.n, dim=args.dim, noise=0.3, seed=1,
+                                      extra_target=0.0, clusters=200)
+    p = lambda name: os.path.join(folder, name)  # noqa: E731
+    write_vec(p("s.vec"), src.words, src.vectors)
+    write_vec(p("t.vec"), tgt.words, tgt.vectors)
+    with open(p("train"), "w") as f:
+        f.writelines(f"{a} {b}\n" for a, b in train[:5000])
+    word = test[0][0]
+    del src, tgt
+    run = p("run")
+    subprocess.run([sys.executable, __file__, "--stage", "cli", "--cli", "fit", p("s.vec"),
+                    p("t.vec"), "--dict", p("train"), "-o", run, "-q", "--method", "procrustes",
+                    "--refine", "0"], check=True)
+    translate = ["translate", run, word, "-q", "--retrieval", "nn"]
+    first = run_stage("cli", ["--cli"] + translate)
+    rows.append(dict(stage=f"cache {args.n}x{args.dim}: translate (1st: builds the cache)",
+                     device="cpu", **first))
+    _progress(rows[-1])
+    R = [reference_matmul_s()]
+
+    def touch():
+        for name in os.listdir(os.path.join(run, "cache")):
+            if name != "index.json":
+                os.utime(os.path.join(run, "cache", name))
+
+    for label, before, extra in (("repeated (size+time)", None, []),
+                                 ("cache times changed (whole sha256)", touch, []),
+                                 ("--verify (inputs' and cache's sha256)", None, ["--verify"])):
+        times = []
+        for _ in range(5):
+            if before:
+                before()
+            r = run_stage("cli", ["--cli"] + translate + extra)
+            times.append(r["seconds"])
+        R.append(reference_matmul_s())
+        rows.append(dict(stage=f"cache {args.n}x{args.dim}: translate {label}, median of 5",
+                         device="cpu", command="translate", seconds=statistics.median(times),
+                         seconds_all=times, wall_s=r["wall_s"], peak_rss_mb=r["peak_rss_mb"]))
+        _progress(rows[-1])
+    check = run_stage("cache_check", ["--cli", run])
+    rows.append(dict(stage=f"cache {args.n}x{args.dim}: the check alone", device="cpu",
+                     **check))
+    _progress(rows[-1])
+    for r in rows[-4:-1]:
+        r["R_s"] = statistics.median(R)
+        r["in_R"] = r["seconds"] / r["R_s"]
+
+
 def e2e(args, rows):
     """The commands a user runs, on a generated pair of args.n words x args.dim."""
     import tempfile
@@ -630,7 +725,7 @@ def main():
     ap.add_argument("--only", choices=["supervised", "unsupervised", "unsupervised-large", "semi",
                                        "retrieval", "passes",
                                        "e2e", "multi", "family", "write", "hostile",
-                                       "blind"])
+                                       "blind", "cache"])
     ap.add_argument("--langs", type=int, default=8, help="languages of the generated family")
     ap.add_argument("--family-n", type=int, default=50000, help="words per family language")
     ap.add_argument("--workers", type=int, default=2, help="Dask workers of the family stage")
@@ -642,7 +737,8 @@ def main():
         out = {"shared": stage_shared, "retrieval": stage_retrieval, "passes": stage_passes,
                "cli": stage_cli, "cli_any": stage_cli_any, "multi": stage_multi,
                "unsupervised_large": stage_unsupervised_large,
-               "family": stage_family, "write": stage_write}[args.stage](args)
+               "family": stage_family, "write": stage_write,
+               "cache_check": stage_cache_check}[args.stage](args)
         out["peak_rss_mb"] = _peak_mb()
         print(json.dumps(out))
         return
@@ -722,6 +818,9 @@ def main():
     if args.only in (None, "e2e"):
         os.makedirs(args.out, exist_ok=True)
         e2e(args, rows)
+    if args.only in (None, "cache"):
+        os.makedirs(args.out, exist_ok=True)
+        cache(args, rows)
     if args.only in (None, "retrieval"):
         for device in devices:
             r = run_stage("retrieval", ["--n", str(args.n), "--dim", str(args.dim),
@@ -759,6 +858,16 @@ def _row(r):
         return (f"| {r['stage']} | {r['device']} | {r['wall_s']:.1f} | {r['fit_s']:.1f} | "
                 f"{r['fit_cpu_s']:.1f} | | | criterion {r['criterion']:.4f} after "
                 f"{r['rounds']} rounds | {r['peak_rss_mb']:.0f}{workers} |")
+    if "check_fast_s" in r:
+        return (f"| {r['stage']} | {r['device']} | {r['wall_s']:.1f} | size+time "
+                f"{r['check_fast_s'] * 1e3:.2f} ms, whole sha256 {r['check_full_s']:.2f} s "
+                f"({r['cache_mb']:.0f} MB; sha256 {r['sha256_mb_s']:.0f} MB/s, blake2b "
+                f"{r['blake2b_mb_s']:.0f} MB/s) | R {r['R_s']:.2f} s | | | | "
+                f"{r['peak_rss_mb']:.0f} |")
+    if "in_R" in r:
+        return (f"| {r['stage']} | {r['device']} | {r['wall_s']:.1f} | {r['seconds']:.2f} "
+                f"({r['in_R']:.2f} R, R = {r['R_s']:.2f} s) | | | | | "
+                f"{r['peak_rss_mb']:.0f} |")
     if "exit" in r:
         return (f"| {r['stage']} | {r['device']} | {r['wall_s']:.1f} | {r['seconds']:.2f} | "
                 f"exit {r['exit']}: {r['message'][:90]} | | | | {r['peak_rss_mb']:.0f} |")
