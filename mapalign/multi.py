@@ -45,7 +45,8 @@ from .params import Params
 from .refinement import RefineOptions, induce, refine
 from .scheduler import check_scheduler, open_scheduler
 from .retrieval import DEFAULT_BUDGET, nearest
-from .store import check_run_dir, read_run, write_run
+from .schema import ReportError
+from .store import MULTI, check_run_dir, read_run, write_run
 from .unsupervised.criterion import mean_cosine_criterion
 
 MULTI_METHODS = ("hub", "gpa", "joint")
@@ -437,6 +438,11 @@ def load_multi(run_dir) -> Tuple[MultiAligner, dict]:
     from .mapping import _params_from_json
 
     z, report = read_run(run_dir, multi=True)
+    stored = sorted(k[3:] for k in z if k.startswith("W__"))
+    for lang in report["multi"]["languages"]:
+        if lang not in stored:
+            raise ReportError(report.path, None, f"field 'multi.languages': {lang!r} is not a "
+                              f"language of {MULTI} ({', '.join(stored)})")
     model = MultiAligner(**_params_from_json(report["model"]["params"]))
     restore(model, report["model"].get("fitted"))
     model.languages_ = report["multi"]["languages"]

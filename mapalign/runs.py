@@ -30,6 +30,7 @@ from .semi_supervised import SemiSupervisedAligner
 from .retrieval import nearest
 from .errors import option
 from .loading import check_pairs, dictionary_name, vocabulary_name
+from .schema import run_input
 from .store import (_rows_hint, check_inputs, check_run_dir, checked_input,
                     collect_warnings, file_info, load_run_inputs, update_report)
 
@@ -424,7 +425,7 @@ def _dict_option(a, b, path="PATH") -> str:
 
 def _multi_vocab(report, lang):
     """A language's words and raw vectors, as the multilingual fit read them."""
-    path = checked_input(report["inputs"][lang], lang)
+    path = checked_input(run_input(report, lang), lang)
     s = report["settings"]
     return load_embeddings(path, s["max_vocab"], s["format"], s["encoding_errors"])
 

@@ -23,6 +23,7 @@ import numpy as np
 from .errors import in_cli, option
 from .export import OutputExistsError, atomic_file, check_output_dir, write_json
 from .loading import FormatError, check_input, load_embeddings
+from .schema import check_report, run_input
 
 REPORT = "report.json"
 MAPPING = "mapping.npz"  # a two-language run's arrays
@@ -140,11 +141,12 @@ def read_run(run_dir, multi: bool = False):
     except json.JSONDecodeError as e:
         raise FormatError(report_path, e.lineno, f"not valid JSON: {e.msg}") from None
     missing = [k for k in ("mapping", "settings", "inputs")
-               if not isinstance(report, dict) or not isinstance(report.get(k), dict)]
-    if missing:
+               if not isinstance(report, dict) or k not in report]
+    if len(missing) == 3:  # some other JSON file; a run report in part: said by check_report
         raise FormatError(report_path, None, "not a mapalign run report (no "
                           f"{', '.join(repr(k) for k in missing)} entry)")
     is_multi = "multi" in report or os.path.exists(os.path.join(run_dir, MULTI))
+    report = check_report(report, report_path, is_multi)  # types and fields (mapalign.schema)
     if is_multi and not multi:
         raise NotTwoLanguageRun(f"{run_dir} is a multilingual run (fit-multi): use " + (
             "evaluate-multi, export-multi, or translate "
@@ -191,7 +193,7 @@ def check_inputs(report, src=None, tgt=None, verify=False):
     or the recorded inputs (with ``verify``) are the run's: by whole sha256."""
     for side, moved in (("source", src), ("target", tgt)):
         if moved is not None or verify:
-            checked_input(report["inputs"][side], side, moved, True, _hint(side))
+            checked_input(run_input(report, side), side, moved, True, _hint(side))
 
 
 def load_run_inputs(report, verify=False, progress_factory=None, echo=None, src=None,
@@ -205,7 +207,7 @@ def load_run_inputs(report, verify=False, progress_factory=None, echo=None, src=
     s = report["settings"]
     out, warned = [], []
     for side, moved in (("source", src), ("target", tgt)):
-        info = report["inputs"][side]
+        info = run_input(report, side)
         if checked and (moved is not None or verify):
             path = os.fspath(moved) if moved is not None else info["path"]
         else:
@@ -221,6 +223,7 @@ def update_report(run_dir, key, entry):
     path = os.path.join(run_dir, REPORT)
     with open(path, encoding="utf-8") as f:
         report = json.load(f)
+    check_report(report, path, "multi" in report)
     report.setdefault(key, []).append(entry)
     write_json(path, report)
 
