@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import sys
 import warnings
@@ -11,6 +10,7 @@ import warnings
 import click
 
 from .backend import DEVICES
+from .cli_output import Command, Failure, RunDir, exit_codes_epilog, input_file, warn
 from .errors import MissingExtraError, use_cli_flags
 from .loading import ENCODING_ERRORS, FORMATS, FormatError
 from .mapping import METHODS
@@ -34,8 +34,12 @@ def _progress_factory(quiet):
     return factory
 
 
-def _echo_err(msg):
-    click.echo(msg, err=True)
+def _echo_factory(quiet):
+    """What the library's ``echo`` prints: progress unless ``quiet``, warnings always."""
+    def echo(msg):
+        if not quiet or str(msg).startswith("warning:"):
+            click.echo(msg, err=True)
+    return echo
 
 
 @contextlib.contextmanager
@@ -46,12 +50,6 @@ def _user_errors():
         yield
     except (FormatError, OSError, ValueError, MissingExtraError) as e:
         raise click.ClickException(str(e)) from None
-
-
-def _warn(messages, quiet=False):
-    if not quiet:
-        for m in messages:
-            click.echo(f"warning: {m}", err=True)
 
 
 _no_swap_check = click.option(
@@ -104,9 +102,11 @@ def format_table(metrics: dict) -> str:
 
 
 class _Group(click.Group):
-    """Ctrl-C ends a command with status 130 (128 + SIGINT), as shells expect, instead of
+    """Every command is a :class:`~mapalign.cli_output.Command` (the output contract). Ctrl-C ends a command with status 130 (128 + SIGINT), as shells expect, instead of
     click's 'Aborted!' and status 1. Outputs are written atomically, so nothing is left
     half-written."""
+
+    command_class = Command
 
     def invoke(self, ctx):
         try:
@@ -116,7 +116,8 @@ class _Group(click.Group):
             ctx.exit(130)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=exit_codes_epilog())
 @click.version_option(package_name="mapalign")
 def main():
     """Map two languages' word vectors into one space, and measure the mapping."""
@@ -131,10 +132,10 @@ def _format_warning(message, category, filename, lineno, line=None):
     return f"warning: {message}\n"
 
 
-_moved = [click.option("--src", "src_path", type=click.Path(exists=True, dir_okay=False),
+_moved = [click.option("--src", "src_path", type=input_file(),
                        help="The source vectors, if they moved since the fit (checked "
                             "against the recorded checksum)."),
-          click.option("--tgt", "tgt_path", type=click.Path(exists=True, dir_okay=False),
+          click.option("--tgt", "tgt_path", type=input_file(),
                        help="The target vectors, if they moved since the fit."),
           click.option("--verify", is_flag=True,
                        help="Check the inputs by their whole checksum (default: size and "
@@ -148,9 +149,9 @@ def _moved_options(f):
 
 
 @main.command()
-@click.argument("src", type=click.Path(exists=True, dir_okay=False))
-@click.argument("tgt", type=click.Path(exists=True, dir_okay=False))
-@click.option("--dict", "dictionary", type=click.Path(exists=True, dir_okay=False),
+@click.argument("src", type=input_file())
+@click.argument("tgt", type=input_file())
+@click.option("--dict", "dictionary", type=input_file(),
               help="Seed dictionary, 'source target' per line (MUSE format).")
 @click.option("--unsupervised", is_flag=True, help="Learn the mapping with no dictionary.")
 @click.option("--semi-supervised", is_flag=True,
@@ -254,7 +255,7 @@ def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, re
                          encoding_errors=encoding_errors, device=device, seed=seed,
                          force=force, unsupervised_options=options,
                          progress_factory=_progress_factory(quiet),
-                         echo=None if quiet else _echo_err, argv=sys.argv,
+                         echo=_echo_factory(quiet), argv=sys.argv,
                          allow_swapped=allow_swapped, semi_supervised=semi_supervised)
     unsup = report.get("unsupervised")
     if unsup:
@@ -267,18 +268,17 @@ def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, re
             verdict = "DID NOT CONVERGE"
         level = ("no null draw" if test["null_level"] is None else
                  f"{test['null_level']:.4f} + margin {test['margin']:.2f} from random starts")
-        click.echo(f"unsupervised criterion {unsup['criterion']:.4f} vs {level}: {verdict} "
-                   f"(best seed {unsup['best_seed']})", err=not unsup["converged"])
+        line = (f"unsupervised criterion {unsup['criterion']:.4f} vs {level}: {verdict} "
+                f"(best seed {unsup['best_seed']})")
         if unsup["converged"] is False:
-            click.echo("warning: the mapping is probably wrong; try --restarts, another --init, "
-                       "or a seed dictionary", err=True)
+            warn([line, "the mapping is probably wrong; try --restarts, another --init, "
+                        "or a seed dictionary"])
             if strict:
-                if as_json:
-                    click.echo(json.dumps(report, indent=2, default=str))
-                sys.exit(3)
-    if as_json:
-        click.echo(json.dumps(report, indent=2, default=str))
-    elif not quiet:
+                raise Failure(f"{run_dir}: the unsupervised fit did not converge (--strict)",
+                              3, report)
+        elif not quiet:
+            click.echo(line, err=True)
+    if not quiet and not as_json:
         seed_info = report.get("seed_dictionary")
         if seed_info:
             click.echo(f"seed pairs used {seed_info['pairs_used']}/{seed_info['pairs']} "
@@ -293,11 +293,12 @@ def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, re
             click.echo(f"refinement rounds: {choice['rounds']} ({choice['chosen_by']})")
         click.echo(f"fit in {report['timings_s']['fit']:.2f}s on {report['device_used']}; "
                    f"wrote {run_dir}")
+    return report
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--dict", "dictionary", required=True, type=click.Path(exists=True, dir_okay=False),
+@click.argument("run_dir", type=RunDir())
+@click.option("--dict", "dictionary", required=True, type=input_file(),
               help="Test dictionary, 'source target' per line.")
 @click.option("--eval-vocab", type=click.IntRange(min=1), default=200000, show_default=True,
               help="Retrieve among the first N target words.")
@@ -318,14 +319,15 @@ def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, src_path, tgt_p
         entry = evaluate_run(run_dir, dictionary, eval_vocab, methods, device,
                              progress_factory=_progress_factory(quiet), src=src_path,
                              tgt=tgt_path, verify=verify, allow_swapped=allow_swapped)
-    _warn(entry["metrics"]["warnings"], quiet)
-    click.echo(json.dumps(entry["metrics"], indent=2) if as_json else
-               format_table(entry["metrics"]))
+    warn(entry["metrics"]["warnings"])
+    if not as_json:
+        click.echo(format_table(entry["metrics"]))
+    return entry["metrics"]
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--dict", "dictionary", required=True, type=click.Path(exists=True, dir_okay=False),
+@click.argument("run_dir", type=RunDir())
+@click.option("--dict", "dictionary", required=True, type=input_file(),
               help="Test dictionary.")
 @click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="The HTML file to write.")
@@ -345,17 +347,16 @@ def report(run_dir, dictionary, out_path, eval_vocab, force, device, src_path, t
     with _user_errors():
         numbers = build_report(run_dir, dictionary, out_path, eval_vocab, force, src_path,
                                tgt_path, verify, device=device, allow_swapped=allow_swapped)
-    _warn(numbers.get("warnings", []), quiet)
-    if as_json:
-        click.echo(json.dumps(numbers, indent=2))
+    warn(numbers.get("warnings", []))
     if not quiet:
         click.echo(f"wrote {out_path}", err=True)
+    return numbers
 
 
 @main.command()
-@click.argument("run_a", type=click.Path(exists=True, file_okay=False))
-@click.argument("run_b", type=click.Path(exists=True, file_okay=False))
-@click.option("--dict", "dictionary", required=True, type=click.Path(exists=True, dir_okay=False),
+@click.argument("run_a", type=RunDir())
+@click.argument("run_b", type=RunDir())
+@click.option("--dict", "dictionary", required=True, type=input_file(),
               help="Test dictionary both runs are scored on.")
 @click.option("--retrieval", type=click.Choice(["nn", "csls"]), default="csls",
               show_default=True)
@@ -378,20 +379,20 @@ def compare(run_a, run_b, dictionary, retrieval, k, eval_vocab, device, src_path
                            progress_factory=_progress_factory(quiet), device=device,
                            src=src_path, tgt=tgt_path, verify=verify,
                            allow_swapped=allow_swapped)
-    _warn(out["warnings"], quiet)
+    warn(out["warnings"])
     if as_json:
-        click.echo(json.dumps(out, indent=2))
-        return
+        return out
     lo, hi = out["difference_ci95"]
     click.echo(f"{out['metric']} on {out['words']} source words: A {out['a']:.2f}, "
                f"B {out['b']:.2f}\ndifference A - B {out['difference']:+.2f} points "
                f"(95% CI {lo:+.2f} to {hi:+.2f}); only A right on {out['only_a_right']}, "
                f"only B right on {out['only_b_right']}; exact McNemar p = "
                f"{out['mcnemar_exact_p']:.4f}")
+    return out
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("run_dir", type=RunDir())
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(),
               help="Folder to write the files into (created if missing).")
 @click.option("--vectors/--no-vectors", default=True, show_default=True,
@@ -423,10 +424,9 @@ def export(run_dir, out_dir, vectors, mapping, dictionary, dict_vocab, dict_mode
         entry = export_run(run_dir, out_dir, vectors, mapping, dictionary, dict_vocab,
                            dict_mode, max_vocab, force, progress_factory=_progress_factory(quiet),
                            src=src_path, tgt=tgt_path, verify=verify, vec_format=vec_format)
-    if as_json:
-        click.echo(json.dumps(entry, indent=2))
-    elif not quiet:
+    if not quiet and not as_json:
         click.echo(f"wrote {', '.join(entry['files'])} to {out_dir}")
+    return entry
 
 
 def _lang_pairs(values, what):
@@ -514,7 +514,7 @@ def fit_multi(spaces, dictionaries, unsupervised, hub, method, run_dir, normaliz
                                                          null_draws=null_draws),
                                scheduler=scheduler, workers=workers, force=force,
                                progress_factory=_progress_factory(quiet),
-                               echo=None if quiet else _echo_err, argv=sys.argv,
+                               echo=_echo_factory(quiet), argv=sys.argv,
                                allow_swapped=allow_swapped)
     if not quiet and not as_json:
         for name, info in report["multi"].get("seed_dictionaries", {}).items():
@@ -523,22 +523,20 @@ def fit_multi(spaces, dictionaries, unsupervised, hub, method, run_dir, normaliz
     failed = [lang for lang, info in report["multi"]["hub_fits"].items()
               if info.get("converged") is False]
     if failed:
-        click.echo(f"warning: the unsupervised map of {', '.join(failed)} to {hub} DID NOT "
-                   "CONVERGE (criterion within the margin of random starts); those maps are "
-                   "probably wrong: try --restarts or a seed dictionary", err=True)
+        warn([f"the unsupervised map of {', '.join(failed)} to {hub} DID NOT CONVERGE "
+              "(criterion within the margin of random starts); those maps are probably "
+              "wrong: try --restarts or a seed dictionary"])
         if strict:
-            if as_json:
-                click.echo(json.dumps(report, indent=2, default=str))
-            sys.exit(3)
-    if as_json:
-        click.echo(json.dumps(report, indent=2, default=str))
-    elif not quiet:
+            raise Failure(f"{run_dir}: the unsupervised map of {', '.join(failed)} did not "
+                          "converge (--strict)", 3, report)
+    if not quiet and not as_json:
         click.echo(f"fit {', '.join(report['multi']['languages'])} into {hub}'s space in "
                    f"{report['timings_s']['fit']:.1f}s; wrote {run_dir}")
+    return report
 
 
 @main.command("evaluate-multi")
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("run_dir", type=RunDir())
 @click.option("--dict", "dictionaries", multiple=True, required=True,
               help="A test dictionary as A-B=PATH; repeat for each directed pair.")
 @click.option("--eval-vocab", type=click.IntRange(min=1), default=200000, show_default=True)
@@ -558,20 +556,20 @@ def evaluate_multi(run_dir, dictionaries, eval_vocab, scheduler, workers, allow_
         out = evaluate_multi_run(run_dir, _lang_pairs(dictionaries, "A-B"), eval_vocab,
                                  scheduler=scheduler, workers=workers,
                                  allow_swapped=allow_swapped)
-    _warn(sorted({w for res in out.values() for w in res["run"]["warnings"]}), quiet)
+    warn(sorted({w for res in out.values() for w in res["run"]["warnings"]}))
     if as_json:
-        click.echo(json.dumps(out, indent=2, default=str))
-        return
+        return out
     for pair, res in out.items():
         click.echo(f"== {pair}" + (" (indirect: neither is the hub)" if res["indirect"] else ""))
         click.echo(format_table(res["run"]))
         h = res["hub_only"]
         click.echo("hub-only maps: " + ", ".join(f"{m.upper()} P@1 {h[m]['p@1']:.2f}"
                                                  for m in ("nn", "csls")))
+    return out
 
 
 @main.command("export-multi")
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("run_dir", type=RunDir())
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(),
               help="Folder for one LANG.vec (or .bin) and W_LANG.npy per language.")
 @click.option("--vectors/--no-vectors", default=True, show_default=True,
@@ -594,15 +592,14 @@ def export_multi(run_dir, out_dir, vectors, mapping, max_vocab, vec_format, forc
         entry = export_multi_run(run_dir, out_dir, force, _progress_factory(quiet),
                                  vectors=vectors, mapping=mapping, max_vocab=max_vocab,
                                  vec_format=vec_format)
-    if as_json:
-        click.echo(json.dumps(entry, indent=2))
-    elif not quiet:
+    if not quiet and not as_json:
         click.echo(f"wrote {', '.join(entry['files'])} to {out_dir}")
+    return entry
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.argument("vectors", type=click.Path(exists=True, dir_okay=False))
+@click.argument("run_dir", type=RunDir())
+@click.argument("vectors", type=input_file())
 @click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Output vectors file.")
 @click.option("--side", type=click.Choice(["source", "target"]), default="source",
@@ -627,15 +624,14 @@ def apply(run_dir, vectors, out_path, side, in_format, out_format, encoding_erro
         entry = apply_run(run_dir, vectors, out_path, side, out_format, in_format,
                           encoding_errors, force, progress_factory=_progress_factory(quiet),
                           allow_swapped=allow_swapped)
-    _warn(entry["warnings"], quiet)
-    if as_json:
-        click.echo(json.dumps(entry, indent=2))
-    elif not quiet:
+    warn(entry["warnings"])
+    if not quiet and not as_json:
         click.echo(f"wrote {entry['words']} x {entry['dim']} to {out_path}")
+    return entry
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("run_dir", type=RunDir())
 @click.argument("words", nargs=-1, required=True)
 @click.option("-k", type=click.IntRange(min=1), default=5, show_default=True,
               help="How many target words per source word.")
@@ -649,11 +645,11 @@ def apply(run_dir, vectors, out_path, side, in_format, out_format, encoding_erro
               help="Multilingual runs: the language of WORDS.")
 @click.option("--to", "to_lang", default=None, help="Multilingual runs: the language wanted.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 def translate(run_dir, words, k, retrieval, eval_vocab, device, src_path, tgt_path, verify,
               from_lang, to_lang, as_json, quiet):
     """The K nearest target words of each source WORD. A word missing from the vocabulary is
-    tried lowercased; a word missing both ways exits with status 2. In a multilingual run
+    tried lowercased (a warning says so); a word missing both ways exits with status 1. In a multilingual run
     (fit-multi), from any language to any other: --from fr --to fi."""
     from .runs import translate_multi_run, translate_run
 
@@ -670,19 +666,20 @@ def translate(run_dir, words, k, retrieval, eval_vocab, device, src_path, tgt_pa
                                        f"{run_dir} is a two-language run: drop them")
             result = translate_run(run_dir, list(words), k, retrieval, eval_vocab, src=src_path,
                                    tgt=tgt_path, verify=verify, device=device)
-    for word, hit in result.items():
-        if hit is not None and hit["as"] != word and not quiet:
-            click.echo(f"note: {word!r} is not in the source vocabulary; translating "
-                       f"{hit['as']!r}", err=True)
-    if as_json:
-        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
-    else:
+    notes = [f"{word!r} is not in the source vocabulary; translating {hit['as']!r}"
+             for word, hit in result.items() if hit is not None and hit["as"] != word]
+    warn(notes)
+    if not as_json:
         for word, hit in result.items():
             shown = "(not in the source vocabulary)" if hit is None else \
                 "  ".join(f"{t} {s:.3f}" for t, s in hit["translations"])
             click.echo(f"{word}\t{shown}")
-    if any(h is None for h in result.values()):
-        sys.exit(2)
+    doc = {"words": result, "warnings": notes}
+    missing = [w for w, h in result.items() if h is None]
+    if missing:
+        raise Failure(f"not in the source vocabulary, even lowercased: {', '.join(missing)}",
+                      1, doc)
+    return doc
 
 
 @main.command()
@@ -691,8 +688,9 @@ def translate(run_dir, words, k, retrieval, eval_vocab, device, src_path, tgt_pa
 @click.option("-o", "--out", "run_dir", type=click.Path(file_okay=False), default=None,
               help="Where to write the demo's runs (default: a new temporary directory; the "
                    "repository is never written to).")
-@click.option("-q", "--quiet", is_flag=True)
-def demo(data_dir, run_dir, quiet):
+@click.option("--json", "as_json", is_flag=True, help="Print both runs' metrics as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress; one line per run.")
+def demo(data_dir, run_dir, as_json, quiet):
     """Fit and evaluate on the embedded demo pair (generated by mapalign itself)."""
     from .runs import evaluate_run, fit_run
     from .mapping import load_run
@@ -707,15 +705,20 @@ def demo(data_dir, run_dir, quiet):
         import tempfile
 
         run_dir = tempfile.mkdtemp(prefix="mapalign-demo-")
+    doc = {"run_dir": os.path.abspath(run_dir), "runs": {}}
     with _user_errors():
         for method in ("multistep", "procrustes"):
             out = os.path.join(run_dir, method)
             fit_run(paths["src.vec.gz"], paths["tgt.vec.gz"], out, paths["train.txt"],
                     method=method, force=True, progress_factory=_progress_factory(True),
-                    echo=None if quiet else _echo_err, argv=sys.argv)
+                    echo=_echo_factory(quiet), argv=sys.argv)
             entry = evaluate_run(out, paths["test.txt"])
             rounds = load_run(out)[1]["refine_choice"]["rounds"]
-            if not quiet:
+            doc["runs"][method] = dict(run_dir=os.path.abspath(out), refine_rounds=rounds,
+                                       metrics=entry["metrics"])
+            if as_json:
+                pass
+            elif not quiet:
                 click.echo(f"\n== {method}, {rounds} refinement round"
                            f"{'' if rounds == 1 else 's'} (chosen on held-out seed words), "
                            f"demo pair ({out})")
@@ -723,6 +726,7 @@ def demo(data_dir, run_dir, quiet):
             else:
                 click.echo(f"{method}: CSLS P@1 {entry['metrics']['csls']['p@1']:.2f}")
     click.echo(f"runs written to {run_dir}", err=True)
+    return doc
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -323,10 +323,10 @@ def test_translate_tries_the_lowercased_word(fitted, tmp_path):
     word = test[0][0]
     r = run("translate", d / "run", word.upper(), "--json")
     assert r.exit_code == 0
-    assert json.loads(r.stdout)[word.upper()]["as"] == word
+    assert json.loads(r.stdout)["words"][word.upper()]["as"] == word
     assert f"translating {word!r}" in r.stderr
     r = run("translate", d / "run", "ZZZNOPE")
-    assert r.exit_code == 2 and "not in the source vocabulary" in r.output
+    assert r.exit_code == 1 and "not in the source vocabulary" in r.output
 
 
 # fuzz --------------------------------------------------------------------------------------

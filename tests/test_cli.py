@@ -52,9 +52,9 @@ def test_fit_evaluate_translate_export(pair, tmp_path):
 
     word, gold = test[0]
     r = run("translate", out, word, "-k", "3", "--json")
-    assert json.loads(r.stdout)[word]["translations"][0][0] == gold
+    assert json.loads(r.stdout)["words"][word]["translations"][0][0] == gold
     r = run("translate", out, word, "nosuchword")
-    assert r.exit_code == 2 and "not in the source vocabulary" in r.output
+    assert r.exit_code == 1 and "not in the source vocabulary" in r.output
 
     exp = tmp_path / "exp"
     r = run("export", out, "-o", exp, "-q")

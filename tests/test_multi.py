@@ -89,7 +89,7 @@ def test_cli_fit_evaluate_export_translate(noisy_hub, tmp_path):
     res = json.loads(r.stdout)["aa-bb"]
     assert res["indirect"] and res["run"]["csls"]["p@1"] > res["hub_only"]["csls"]["p@1"]
     r = run("translate", out, "aa5", "--from", "aa", "--to", "bb", "--json")
-    assert r.exit_code == 0 and json.loads(r.stdout)["aa5"]["translations"]
+    assert r.exit_code == 0 and json.loads(r.stdout)["words"]["aa5"]["translations"]
     assert run("translate", out, "aa5").exit_code == 2  # needs --from/--to
     assert run("export-multi", out, "-o", tmp_path / "e", "-q").exit_code == 0
     assert sorted(os.listdir(tmp_path / "e")) == ["W_aa.npy", "W_bb.npy", "W_hub.npy", "aa.vec",
