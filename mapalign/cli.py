@@ -10,7 +10,7 @@ import warnings
 import click
 
 from .backend import DEVICES
-from .cli_output import Command, Failure, RunDir, exit_codes_epilog, input_file, warn
+from .cli_output import Command, Failure, Path, RunDir, exit_codes_epilog, input_file, warn
 from .errors import MissingExtraError, use_cli_flags
 from .loading import ENCODING_ERRORS, FORMATS, FormatError
 from .mapping import METHODS
@@ -157,7 +157,7 @@ def _moved_options(f):
 @click.option("--semi-supervised", is_flag=True,
               help="With --dict: self-learning started from its pairs (for 25-500 pairs), "
                    "seed pairs kept in every round, instead of fitting them alone.")
-@click.option("-o", "--out", "run_dir", required=True, type=click.Path(),
+@click.option("-o", "--out", "run_dir", required=True, type=Path(),
               help="Run directory to write (RUN).")
 @click.option("--method", type=click.Choice(METHODS), default="multistep", show_default=True,
               help="Supervised mapping method (see README: chosen by measurement on es-en, "
@@ -329,7 +329,7 @@ def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, src_path, tgt_p
 @click.argument("run_dir", type=RunDir())
 @click.option("--dict", "dictionary", required=True, type=input_file(),
               help="Test dictionary.")
-@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False),
+@click.option("-o", "--out", "out_path", required=True, type=Path(dir_okay=False),
               help="The HTML file to write.")
 @click.option("--eval-vocab", type=click.IntRange(min=1), default=200000, show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
@@ -393,7 +393,7 @@ def compare(run_a, run_b, dictionary, retrieval, k, eval_vocab, device, src_path
 
 @main.command()
 @click.argument("run_dir", type=RunDir())
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(),
+@click.option("-o", "--out", "out_dir", required=True, type=Path(),
               help="Folder to write the files into (created if missing).")
 @click.option("--vectors/--no-vectors", default=True, show_default=True,
               help="Aligned src.vec and tgt.vec.")
@@ -436,8 +436,9 @@ def _lang_pairs(values, what):
         key, sep, path = v.partition("=")
         if not sep or not key or not path:
             raise click.BadParameter(f"{v!r}: expected {what}=PATH")
-        if not os.path.exists(path):
-            raise click.BadParameter(f"{path}: no such file")
+        if not os.path.exists(path) or os.path.isdir(path):  # bad input (exit 1), not usage
+            raise click.ClickException(f"{path}: " + ("a folder, not a file" if
+                                                      os.path.isdir(path) else "no such file"))
         if what == "A-B":
             a, dash, b = key.partition("-")
             if not dash or not a or not b or a == b:
@@ -468,7 +469,7 @@ _SCHEDULER_HELP = ("Where independent tasks (per-language maps, induced dictiona
               show_default=True, help="hub: each language to the hub alone; gpa: all maps "
               "solved together on every dictionary; joint: gpa, then rounds of dictionaries "
               "induced between the languages without one.")
-@click.option("-o", "--out", "run_dir", required=True, type=click.Path(),
+@click.option("-o", "--out", "run_dir", required=True, type=Path(),
               help="Run directory to write.")
 @click.option("--normalize", default="unit,center,unit", show_default=True, callback=_chain,
               help="Normalisation chain of unit, center.")
@@ -570,7 +571,7 @@ def evaluate_multi(run_dir, dictionaries, eval_vocab, scheduler, workers, allow_
 
 @main.command("export-multi")
 @click.argument("run_dir", type=RunDir())
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(),
+@click.option("-o", "--out", "out_dir", required=True, type=Path(),
               help="Folder for one LANG.vec (or .bin) and W_LANG.npy per language.")
 @click.option("--vectors/--no-vectors", default=True, show_default=True,
               help="Aligned LANG.vec files.")
@@ -600,7 +601,7 @@ def export_multi(run_dir, out_dir, vectors, mapping, max_vocab, vec_format, forc
 @main.command()
 @click.argument("run_dir", type=RunDir())
 @click.argument("vectors", type=input_file())
-@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False),
+@click.option("-o", "--out", "out_path", required=True, type=Path(dir_okay=False),
               help="Output vectors file.")
 @click.option("--side", type=click.Choice(["source", "target"]), default="source",
               show_default=True, help="Which language VECTORS are in.")
@@ -683,9 +684,9 @@ def translate(run_dir, words, k, retrieval, eval_vocab, device, src_path, tgt_pa
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(file_okay=False), default=DEMO_DIR,
+@click.option("--data-dir", type=Path(file_okay=False), default=DEMO_DIR,
               show_default=True, help="Where the generated demo pair lives.")
-@click.option("-o", "--out", "run_dir", type=click.Path(file_okay=False), default=None,
+@click.option("-o", "--out", "run_dir", type=Path(file_okay=False), default=None,
               help="Where to write the demo's runs (default: a new temporary directory; the "
                    "repository is never written to).")
 @click.option("--json", "as_json", is_flag=True, help="Print both runs' metrics as JSON.")

@@ -107,8 +107,8 @@ class Command(click.Command):
         return doc
 
 
-class _Existing(click.Path):
-    """An input that must exist: one missing, or of the wrong kind (a folder for a file), is
+class Path(click.Path):
+    """Every path a command takes: one missing, or of the wrong kind (a folder for a file), is
     bad input (exit 1, an ``Error:`` line naming it), not a usage error."""
 
     def convert(self, value, param, ctx):
@@ -118,12 +118,12 @@ class _Existing(click.Path):
             raise click.ClickException(e.format_message().replace("\n", " ")) from None
 
 
-def input_file(**kw) -> click.Path:
+def input_file(**kw) -> Path:
     """The type of an input file argument or option."""
-    return _Existing(exists=True, dir_okay=False, **kw)
+    return Path(exists=True, dir_okay=False, **kw)
 
 
-class RunDir(_Existing):
+class RunDir(Path):
     """The type of an argument naming a run directory that a command reads."""
 
     def __init__(self):
