@@ -57,6 +57,11 @@ _no_swap_check = click.option(
     help="Go on with a dictionary (or vectors file) that does not match the run: one that "
          "fits the languages far better swapped, or of which under 5% is in the vocabularies "
          "(by default an error: swapped languages, or a file of other languages?).")
+_strict_run = click.option(
+    "--strict", is_flag=True,
+    help="Refuse (exit status 3) a run that failed its own quality check at fit: an "
+         "unsupervised fit that did not converge, a semi-supervised one whose held-out check "
+         "failed. Without it such a run is used, with a warning.")
 _device_option = click.option(
     "--device", type=click.Choice(DEVICES), default=None,
     help="Where to compute: cpu, gpu (CuPy) or auto (default: where the run was fitted).")
@@ -190,7 +195,9 @@ def _moved_options(f):
               help="Random starts put through the same procedure: the level a run must beat "
                    "to count as converged (0: no test).")
 @click.option("--strict", is_flag=True,
-              help="Exit with status 3 when the unsupervised criterion says no convergence.")
+              help="Exit with status 3 when the run fails its own quality check: the "
+                   "unsupervised criterion says no convergence, or the semi-supervised "
+                   "held-out check fails.")
 @click.option("--adversarial", "adv_schedule", type=click.Choice(("auto",) + tuple(SCHEDULES)),
               default="auto", show_default=True,
               help="Schedule of --init adversarial: paper (Conneau et al., built for a GPU), "
@@ -217,6 +224,7 @@ def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, re
         as_json, quiet):
     """Learn a mapping of SRC's vectors onto TGT's and write the run directory RUN (-o)."""
     from .runs import fit_run
+    from .store import run_verdict
 
     if bool(dictionary) == bool(unsupervised):
         raise click.UsageError("give --dict TRAIN or --unsupervised (exactly one)")
@@ -236,7 +244,7 @@ def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, re
     except ValueError:
         raise click.BadParameter("comma-separated word counts >= 2, e.g. 1000,2000,4000",
                                  param_hint="--similarity-vocab")
-    if strict and null_draws == 0:
+    if strict and unsupervised and null_draws == 0:
         raise click.UsageError("--strict needs a convergence test: --null-draws must be >= 1")
     overrides = {k: v for k, v in (("epochs", adv_epochs), ("epoch_size", adv_epoch_size),
                                    ("hidden", adv_hidden)) if v is not None}
@@ -273,11 +281,11 @@ def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, re
         if unsup["converged"] is False:
             warn([line, "the mapping is probably wrong; try --restarts, another --init, "
                         "or a seed dictionary"])
-            if strict:
-                raise Failure(f"{run_dir}: the unsupervised fit did not converge (--strict)",
-                              3, report)
         elif not quiet:
             click.echo(line, err=True)
+    if strict and run_verdict(report)["failed"]:
+        raise Failure(f"{run_dir}: the run failed its own quality check (see the warnings); "
+                      "--strict", 3, report)
     if not quiet and not as_json:
         seed_info = report.get("seed_dictionary")
         if seed_info:
@@ -307,10 +315,11 @@ def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, re
 @_device_option
 @_moved_options
 @_no_swap_check
+@_strict_run
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings.")
 def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, src_path, tgt_path, verify,
-             allow_swapped, as_json, quiet):
+             allow_swapped, strict, as_json, quiet):
     """Bilingual dictionary induction P@1/5/10 of RUN_DIR on a test dictionary."""
     from .runs import evaluate_run
 
@@ -336,10 +345,11 @@ def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, src_path, tgt_p
 @_device_option
 @_moved_options
 @_no_swap_check
+@_strict_run
 @click.option("--json", "as_json", is_flag=True, help="Also print the numbers as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No warnings or summary on stderr.")
 def report(run_dir, dictionary, out_path, eval_vocab, force, device, src_path, tgt_path, verify,
-           allow_swapped, as_json, quiet):
+           allow_swapped, strict, as_json, quiet):
     """A self-contained HTML page about RUN_DIR: precision by frequency band, refinement
     history, similarity of right and wrong translations, hubness, settings, timings."""
     from .report import build_report
@@ -366,10 +376,11 @@ def report(run_dir, dictionary, out_path, eval_vocab, force, device, src_path, t
 @_device_option
 @_moved_options
 @_no_swap_check
+@_strict_run
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings.")
 def compare(run_a, run_b, dictionary, retrieval, k, eval_vocab, device, src_path, tgt_path,
-            verify, allow_swapped, as_json, quiet):
+            verify, allow_swapped, strict, as_json, quiet):
     """Is RUN_A better than RUN_B? P@K on the same source words, the difference with a 95%
     paired bootstrap interval, and the exact McNemar test."""
     from .runs import compare_runs
@@ -413,10 +424,11 @@ def compare(run_a, run_b, dictionary, retrieval, k, eval_vocab, device, src_path
                    "load_word2vec_format(..., binary=True) reads it).")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 @_moved_options
+@_strict_run
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
 def export(run_dir, out_dir, vectors, mapping, dictionary, dict_vocab, dict_mode, max_vocab,
-           vec_format, force, src_path, tgt_path, verify, as_json, quiet):
+           vec_format, force, src_path, tgt_path, verify, strict, as_json, quiet):
     """Write RUN_DIR's aligned vectors, mapping matrices and induced dictionary."""
     from .runs import export_run
 
@@ -545,10 +557,11 @@ def fit_multi(spaces, dictionaries, unsupervised, hub, method, run_dir, normaliz
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes of --scheduler local (default 2).")
 @_no_swap_check
+@_strict_run
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No warnings on stderr.")
-def evaluate_multi(run_dir, dictionaries, eval_vocab, scheduler, workers, allow_swapped, as_json,
-                   quiet):
+def evaluate_multi(run_dir, dictionaries, eval_vocab, scheduler, workers, allow_swapped, strict,
+                   as_json, quiet):
     """P@1/5/10 of every directed pair with a test dictionary, NN and CSLS, beside the figure
     of the hub-only maps."""
     from .runs import evaluate_multi_run
@@ -557,16 +570,18 @@ def evaluate_multi(run_dir, dictionaries, eval_vocab, scheduler, workers, allow_
         out = evaluate_multi_run(run_dir, _lang_pairs(dictionaries, "A-B"), eval_vocab,
                                  scheduler=scheduler, workers=workers,
                                  allow_swapped=allow_swapped)
-    warn(sorted({w for res in out.values() for w in res["run"]["warnings"]}))
+    notes = sorted({w for res in out.values() for w in res["run"]["warnings"]})
+    warn(notes)
+    doc = {"pairs": out, "warnings": notes}
     if as_json:
-        return out
+        return doc
     for pair, res in out.items():
         click.echo(f"== {pair}" + (" (indirect: neither is the hub)" if res["indirect"] else ""))
         click.echo(format_table(res["run"]))
         h = res["hub_only"]
         click.echo("hub-only maps: " + ", ".join(f"{m.upper()} P@1 {h[m]['p@1']:.2f}"
                                                  for m in ("nn", "csls")))
-    return out
+    return doc
 
 
 @main.command("export-multi")
@@ -582,10 +597,11 @@ def evaluate_multi(run_dir, dictionaries, eval_vocab, scheduler, workers, allow_
 @click.option("--out-format", "vec_format", type=click.Choice(["text", "word2vec-binary"]),
               default="text", show_default=True, help="Aligned vectors as .vec or .bin.")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
+@_strict_run
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")
-def export_multi(run_dir, out_dir, vectors, mapping, max_vocab, vec_format, force, as_json,
-                 quiet):
+def export_multi(run_dir, out_dir, vectors, mapping, max_vocab, vec_format, force, strict,
+                 as_json, quiet):
     """Write each language of a multilingual run: aligned vectors and its matrix."""
     from .runs import export_multi_run
 
@@ -613,10 +629,11 @@ def export_multi(run_dir, out_dir, vectors, mapping, max_vocab, vec_format, forc
               show_default=True, help="What to do with words that are not valid UTF-8.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @_no_swap_check
+@_strict_run
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def apply(run_dir, vectors, out_path, side, in_format, out_format, encoding_errors, force,
-          allow_swapped, as_json, quiet):
+          allow_swapped, strict, as_json, quiet):
     """Map every vector of VECTORS (any size, e.g. the full 2M-word file) with RUN_DIR's
     normalisation and matrix, streaming a block at a time."""
     from .runs import apply_run
@@ -645,10 +662,11 @@ def apply(run_dir, vectors, out_path, side, in_format, out_format, encoding_erro
 @click.option("--from", "from_lang", default=None,
               help="Multilingual runs: the language of WORDS.")
 @click.option("--to", "to_lang", default=None, help="Multilingual runs: the language wanted.")
+@_strict_run
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 def translate(run_dir, words, k, retrieval, eval_vocab, device, src_path, tgt_path, verify,
-              from_lang, to_lang, as_json, quiet):
+              from_lang, to_lang, strict, as_json, quiet):
     """The K nearest target words of each source WORD. A word missing from the vocabulary is
     tried lowercased (a warning says so); a word missing both ways exits with status 1. In a multilingual run
     (fit-multi), from any language to any other: --from fr --to fi."""

@@ -84,7 +84,11 @@ class Command(click.Command):
             contextlib.nullcontext()
         try:
             with redirect:
+                notes = self._run_verdicts(ctx)
                 doc = super().invoke(ctx)
+                if isinstance(doc, dict) and (notes or as_json):
+                    doc["warnings"] = notes + [w for w in doc.get("warnings") or []
+                                               if w not in notes]
         except Failure as e:
             if as_json:
                 write_document(_error_document(e, e.document), stdout)
@@ -105,6 +109,30 @@ class Command(click.Command):
         if as_json:
             write_document(doc if doc is not None else {}, stdout)
         return doc
+
+
+    def _run_verdicts(self, ctx) -> list:
+        """The verdict of every run the command reads (its RUN arguments), from what its fit
+        recorded (:func:`mapalign.store.run_verdict`): warned about on stderr whatever
+        ``-q`` says, returned for the JSON ``warnings``; with ``--strict``, a failed run is
+        refused (exit 3) before any work."""
+        from .store import read_verdict
+
+        notes, failed = [], []
+        for p in self.params:
+            path = ctx.params.get(p.name)
+            if not (isinstance(p, click.Argument) and isinstance(p.type, RunDir) and path):
+                continue
+            verdict = read_verdict(path)
+            if verdict:
+                notes += [f"{path}: {w}" for w in verdict["warnings"]]
+                failed += [path] if verdict["failed"] else []
+        warn(notes)
+        if failed and ctx.params.get("strict"):
+            raise Failure(f"{', '.join(map(str, failed))}: the run failed its own quality "
+                          "check at fit (see the warnings); refused under --strict", 3,
+                          {"warnings": notes})
+        return notes
 
 
 class Path(click.Path):

@@ -228,3 +228,62 @@ def update_report(run_dir, key, entry):
     write_json(path, report)
 
 
+
+
+def run_verdict(report: dict) -> dict:
+    """What a fit learnt about its own run's quality, from its ``report``: ``{"failed": bool,
+    "warnings": [...]}``. Failed: the unsupervised criterion did not beat random starts (a
+    two-language run, or a language of a multilingual one), or the semi-supervised held-out
+    check translated almost none of its words. Warned about besides: a convergence not
+    tested, seed pairs dropped, and every warning the fit recorded. Every command that uses
+    a run shows these (the command line on stderr, even with ``-q``, and in its JSON
+    ``warnings``); ``--strict`` refuses a failed run."""
+    from .semi_supervised import HELDOUT_WARN
+
+    failed, out = False, []
+    fit_warnings = [str(w) for w in report.get("warnings") or []]
+    unsup = report.get("unsupervised") or {}
+    if unsup.get("converged") is False:
+        failed = True
+        test = unsup.get("convergence_test") or {}
+        level = "" if test.get("null_level") is None else \
+            f" vs {test['null_level']:.4f} + margin {test.get('margin', 0):.2f} of random starts"
+        out.append(f"the unsupervised fit DID NOT CONVERGE (criterion "
+                   f"{unsup.get('criterion', float('nan')):.4f}{level}): the mapping is "
+                   "probably wrong")
+    elif unsup and unsup.get("converged") is None:
+        out.append("the unsupervised fit's convergence was not tested (no null draw)")
+    check = report.get("heldout_check")
+    if isinstance(check, dict) and check.get("p@1") is not None and \
+            check["p@1"] < HELDOUT_WARN:
+        failed = True
+        if not any(w.startswith("self-learning without") for w in fit_warnings):
+            out.append(f"the semi-supervised held-out check failed: CSLS P@1 "
+                       f"{check['p@1']:.1f} on {check.get('words')} held-out seed words")
+    multi = report.get("multi") or {}
+    bad = sorted(lang for lang, info in (multi.get("hub_fits") or {}).items()
+                 if isinstance(info, dict) and info.get("converged") is False)
+    if bad:
+        failed = True
+        out.append(f"the unsupervised map of {', '.join(bad)} to {multi.get('hub')} DID NOT "
+                   "CONVERGE: those maps are probably wrong")
+    seeds = {"": report.get("seed_dictionary")}
+    seeds.update({f"{name}: ": info for name, info in
+                  (multi.get("seed_dictionaries") or {}).items()})
+    for name, info in seeds.items():
+        if isinstance(info, dict) and info.get("pairs_oov"):
+            out.append(f"{name}the fit used {info.get('pairs_used')} of {info.get('pairs')} "
+                       f"seed pairs ({info['pairs_oov']} dropped: a word out of vocabulary)")
+    out += [f"at fit: {w}" for w in fit_warnings]
+    return {"failed": failed, "warnings": out}
+
+
+def read_verdict(run_dir) -> Optional[dict]:
+    """:func:`run_verdict` of the run in ``run_dir``; None where its report cannot be read (the
+    command that reads the run says why)."""
+    try:
+        with open(os.path.join(run_dir, REPORT), encoding="utf-8") as f:
+            report = json.load(f)
+        return run_verdict(report) if isinstance(report, dict) else None
+    except (OSError, ValueError):
+        return None

@@ -86,7 +86,7 @@ def test_cli_fit_evaluate_export_translate(noisy_hub, tmp_path):
             f"bb-hub={tmp_path / 'bb-hub.txt'}", "--hub", "hub", "-o", out, "-q")
     assert r.exit_code == 0, r.output
     r = run("evaluate-multi", out, "--dict", f"aa-bb={tmp_path / 'aa-bb.txt'}", "--json")
-    res = json.loads(r.stdout)["aa-bb"]
+    res = json.loads(r.stdout)["pairs"]["aa-bb"]
     assert res["indirect"] and res["run"]["csls"]["p@1"] > res["hub_only"]["csls"]["p@1"]
     r = run("translate", out, "aa5", "--from", "aa", "--to", "bb", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["words"]["aa5"]["translations"]
@@ -215,7 +215,7 @@ def test_unsupervised_fit_multi(tmp_path):
         assert np.abs(model.maps_[lang] - rotations[lang].T @ rotations["hub"]).max() < 0.1
     r = CliRunner().invoke(main, ["evaluate-multi", str(tmp_path / "run"), "--json",
                                   "--dict", f"aa-bb={tmp_path / 'aa-bb.txt'}"])
-    assert json.loads(r.stdout)["aa-bb"]["run"]["csls"]["p@1"] > 95
+    assert json.loads(r.stdout)["pairs"]["aa-bb"]["run"]["csls"]["p@1"] > 95
     r = CliRunner().invoke(main, ["fit-multi", *args, "--unsupervised", "--dict",
                                   f"aa-bb={tmp_path / 'aa-bb.txt'}", "-o",
                                   str(tmp_path / "r2")])

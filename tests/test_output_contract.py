@@ -4,6 +4,7 @@ with and without -q; everything else goes to stderr; the exit status is the one 
 EXIT_CODES for each case. A command that offers --json and has no row in SCENARIOS fails the
 test: a command added later cannot skip the contract."""
 import json
+import shutil
 
 import click
 import numpy as np
@@ -47,6 +48,8 @@ def d(tmp_path_factory):
     write_inputs(d, {f"{lang}.vec": e for lang, e in spaces.items()},
                  {"aa-hub.txt": dicts[("aa", "hub")][:100],
                   "bb-hub.txt": dicts[("bb", "hub")][:100], "aa-bb.txt": dicts[("aa", "bb")]})
+    write_inputs(d, {"tgt-random.vec": Embeddings(  # the target's words, random vectors
+        tgt.words, rng.standard_normal((len(tgt), 12)).astype(np.float32))})
     write_demo(d / "demo", n_words=300, dim=12)
     (d / "empty").mkdir()
     r = invoke(["fit", d / "src.vec", d / "tgt.vec", "--dict", d / "train.txt", "-o", d / "run",
@@ -56,6 +59,14 @@ def d(tmp_path_factory):
                 "--dict", f"aa-hub={d / 'aa-hub.txt'}", "--dict", f"bb-hub={d / 'bb-hub.txt'}",
                 "--hub", "hub", "-o", d / "multi", "-q"])
     assert r.exit_code == 0, r.output
+    # a run that failed its own check: an unsupervised fit against random vectors
+    r = invoke(["fit", d / "src.vec", d / "tgt-random.vec", *UNSUP, "-o", d / "bad", "-q"])
+    assert r.exit_code == 0 and "DID NOT CONVERGE" in r.stderr, r.output
+    # a multilingual run one of whose unsupervised maps failed: the good run's report says so
+    shutil.copytree(d / "multi", d / "bad-multi")
+    report = json.loads((d / "bad-multi" / "report.json").read_text())
+    report["multi"]["hub_fits"]["aa"] = {"converged": False}
+    (d / "bad-multi" / "report.json").write_text(json.dumps(report))
     return d
 
 
@@ -198,3 +209,78 @@ def test_exit_codes_are_in_the_help():
     r = invoke(["--help"])
     for code, what in EXIT_CODES.items():
         assert f"{code:>3}  {what}" in r.stdout
+
+
+# ------------------------------------------------------------- a run's verdict travels with it
+# every command that reads a run: its arguments, given the fixture's folder and the run
+RUN_CASES = {
+    "evaluate": lambda d, run: [run, "--dict", d / "test.txt"],
+    "report": lambda d, run: [run, "--dict", d / "test.txt", "-o", OUT],
+    "compare": lambda d, run: [d / "run", run, "--dict", d / "test.txt"],
+    "export": lambda d, run: [run, "-o", OUT, "--no-vectors"],
+    "apply": lambda d, run: [run, d / "src.vec", "-o", OUT],
+    "translate": lambda d, run: [run, _a_source_word(d)],
+    "translate (multilingual)": lambda d, run: [run, "aa5", "--from", "aa", "--to", "bb"],
+    "evaluate-multi": lambda d, run: [run, "--dict", f"aa-bb={d / 'aa-bb.txt'}"],
+    "export-multi": lambda d, run: [run, "-o", OUT, "--no-vectors"],
+}
+MULTI = {"translate (multilingual)", "evaluate-multi", "export-multi"}
+
+
+def test_every_command_that_reads_a_run_is_in_the_table_and_has_strict():
+    from mapalign.cli_output import RunDir
+
+    reads = {name for name, cmd in main.commands.items()
+             if any(isinstance(p, click.Argument) and isinstance(p.type, RunDir)
+                    for p in cmd.params)}
+    assert reads == {case.split()[0] for case in RUN_CASES}
+    for name in reads:
+        assert "--strict" in {o for p in main.commands[name].params for o in p.opts}, name
+
+
+@pytest.mark.parametrize("case", sorted(RUN_CASES))
+def test_a_failed_run_is_warned_about_and_refused_under_strict(case, d, tmp_path):
+    run = d / ("bad-multi" if case in MULTI else "bad")
+    command = case.split()[0]
+
+    def args(n, run=run):
+        return [command, *(tmp_path / f"out{n}" if a == OUT else a
+                           for a in RUN_CASES[case](d, run))]
+
+    r = invoke(args(0) + ["-q", "--json"])  # -q silences progress, never a warning
+    assert r.exit_code == 0, r.output
+    assert "DID NOT CONVERGE" in r.stderr and str(run) in r.stderr, r.stderr
+    assert any("DID NOT CONVERGE" in w for w in _one_document(r, args(0))["warnings"])
+    r = invoke(args(1) + ["--strict", "--json"])
+    assert r.exit_code == 3, r.output
+    assert "refused under --strict" in r.stderr
+    assert _one_document(r, args(1))["exit_code"] == 3
+    good = d / ("multi" if case in MULTI else "run")
+    r = invoke(args(2, good) + ["--strict", "-q"])  # a good run: not a word about it
+    assert r.exit_code == 0 and "DID NOT CONVERGE" not in r.stderr, r.output
+
+
+def test_the_verdict_of_every_kind_of_run():
+    from mapalign.store import run_verdict
+
+    assert run_verdict({}) == {"failed": False, "warnings": []}
+    v = run_verdict({"heldout_check": {"p@1": 0.0, "words": 6}})
+    assert v["failed"] and "held-out check failed" in v["warnings"][0]
+    assert not run_verdict({"heldout_check": {"p@1": 40.0, "words": 6}})["failed"]
+    v = run_verdict({"seed_dictionary": {"pairs": 10, "pairs_used": 7, "pairs_oov": 3},
+                     "warnings": ["3 duplicate words dropped"]})
+    assert not v["failed"] and v["warnings"] == [
+        "the fit used 7 of 10 seed pairs (3 dropped: a word out of vocabulary)",
+        "at fit: 3 duplicate words dropped"]
+    v = run_verdict({"multi": {"hub": "en", "hub_fits": {"fr": {"converged": False},
+                                                         "de": {"converged": True}}}})
+    assert v["failed"] and "fr to en DID NOT CONVERGE" in v["warnings"][0]
+
+
+def test_python_load_of_an_unsupervised_run_has_its_verdict(d):
+    import mapalign
+
+    model = mapalign.load(d / "bad")
+    report = json.loads((d / "bad" / "report.json").read_text())
+    assert model.converged_ is False
+    assert model.criterion_ == pytest.approx(report["unsupervised"]["criterion"])
