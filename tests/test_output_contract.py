@@ -197,7 +197,7 @@ def test_what_a_command_prints_cannot_break_the_document():
         return {"answer": 42}
 
     r = runner().invoke(group, ["chatty", "--json"])
-    assert json.loads(r.stdout) == {"answer": 42}
+    assert json.loads(r.stdout) == {"answer": 42, "warnings": []}
     assert "progress for people" in r.stderr and "a stray print" in r.stderr
     r = runner().invoke(group, ["chatty", "--json", "--fail"])
     assert r.exit_code == 1 and json.loads(r.stdout) == {"error": "refused", "exit_code": 1}

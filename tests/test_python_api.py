@@ -142,7 +142,7 @@ def test_library_messages_hold_no_command_line_flag():
     root = pathlib.Path(mapalign.__file__).parent
     found = []
     for path in sorted(root.rglob("*.py")):
-        if path.name == "cli.py" and path.parent == root:
+        if path.name in ("cli.py", "cli_output.py") and path.parent == root:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         docs = {id(d) for d in _docstrings(tree)}
