@@ -185,10 +185,10 @@ def test_a_failing_block_is_caught(tmp_path):
                                              r"NameError: name 'few_pairs'"):
         run_python_blocks("doc.md", tmp_path, blocks)
     blocks = code_blocks("```sh\nmapalign --version\n```\n```sh\nmapalign fit no.vec\n```\n")
-    with pytest.raises(AssertionError, match="the sh block at line 4 exits 2"):
+    with pytest.raises(AssertionError, match="the sh block at line 4 exits 1"):
         run_shell_blocks("doc.md", tmp_path, blocks)
     blocks = code_blocks("```sh\nmapalign evaluate . --dict none.txt | cat\n```\n")
-    with pytest.raises(AssertionError, match="exits 2"):  # pipefail: a failure in a pipe
+    with pytest.raises(AssertionError, match="exits 1"):  # pipefail: a failure in a pipe
         run_shell_blocks("doc.md", tmp_path, blocks)
 
 
