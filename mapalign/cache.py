@@ -20,6 +20,7 @@ while keeping its size and time is only caught with ``verify`` (as for the input
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import warnings
@@ -28,7 +29,9 @@ from typing import Callable, List, Optional, Tuple
 import numpy as np
 
 from .export import atomic_file, write_json
+from .lock import RunLockedError, locked
 from .retrieval import DEFAULT_BUDGET, mean_topk_similarity
+from .store import unwritable, warn_unwritable
 from .store import sha256  # with SHA instructions faster than blake2b (docs/benchmark.md)
 
 CACHE = "cache"
@@ -98,7 +101,17 @@ class RunCache:
         st = os.stat(path)
         self.index["files"][name] = {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns,
                                      "sha256": sha256(path)}
-        write_json(os.path.join(self.folder, INDEX), self.index)
+        # read, merge and replace holding the run's lock: commands filling the cache at once
+        # keep each other's entries (a fit rewriting the run: not recorded, rebuilt next time)
+        with contextlib.suppress(RunLockedError), \
+                locked(os.path.dirname(self.folder), "cache", wait=10):
+            on_disk = self._read_index()
+            on_disk["files"][name] = self.index["files"][name]
+            if not name.startswith("penalty."):  # vectors rebuilt: the old penalties go too
+                on_disk["files"] = {n: e for n, e in on_disk["files"].items()
+                                    if not n.startswith("penalty.") or n in self.index["files"]}
+            self.index = on_disk
+            write_json(os.path.join(self.folder, INDEX), self.index)
 
     def _save_npy(self, name: str, array):
         with atomic_file(os.path.join(self.folder, name)) as f:
@@ -136,7 +149,14 @@ class RunCache:
         words (each side cut at its own length), computed once per ``(vocab, k)``."""
         name = f"penalty.v{vocab}.k{k}.npy"
         if not self._valid(name):
-            self._save_npy(name, _penalties(self, vocab, k, budget, progress))
+            r = _penalties(self, vocab, k, budget, progress)
+            try:
+                self._save_npy(name, r)
+            except OSError as e:  # a full disk, a read-only run: the answer all the same
+                if not unwritable(e):
+                    raise
+                warn_unwritable(os.path.dirname(self.folder), e)
+                return r
         return np.load(os.path.join(self.folder, name))
 
 
@@ -178,7 +198,13 @@ def cached_vectors(run_dir: str, report: dict, model, load_inputs: Callable[[], 
     if cache.has_vectors():
         return cache
     src, tgt = load_inputs()
-    if not os.access(run_dir, os.W_OK):
+    try:
+        if not os.access(run_dir, os.W_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), run_dir)
+        cache.store_vectors(model, src, tgt)
+    except OSError as e:  # a full disk, a read-only run: in memory, with a warning
+        if not unwritable(e):
+            raise
+        warn_unwritable(run_dir, e)
         return MemoryCache(model, src, tgt)
-    cache.store_vectors(model, src, tgt)
     return cache

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import json
 import os
 import re
@@ -19,6 +20,7 @@ from typing import Iterable, Sequence, Tuple
 import numpy as np
 
 from .errors import option
+from .lock import sweep_once, temp_tag
 
 _VEC_CHUNK = 8192
 _SPACE = re.compile(r"\s")
@@ -80,9 +82,15 @@ def atomic_set(out_dir, names, overwrite=False):
                 raise OutputExistsError(f"{os.path.join(out_dir, name)} exists "
                                         f"(use {option('force')} to overwrite)")
     os.makedirs(out_dir, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".mapalign-partial-", dir=out_dir)
+    sweep_once(out_dir)
+    tmp = tempfile.mkdtemp(prefix=f".mapalign-partial-{temp_tag()}-", dir=out_dir)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except WriteError as e:  # name the file where it was going, not the temporary one
+            if e.filename and os.path.dirname(e.filename) == tmp:
+                e.filename = os.path.join(out_dir, os.path.basename(e.filename))
+            raise
         held = []
         previous = None
         with contextlib.suppress(ValueError):  # not the main thread: nothing to hold back
@@ -99,25 +107,76 @@ def atomic_set(out_dir, names, overwrite=False):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+class WriteError(OSError):
+    """An output could not be written: ``FILE: no space left on device``."""
+
+    def __str__(self):
+        reason = self.strerror or "could not be written"
+        return f"{self.filename}: {reason[:1].lower()}{reason[1:]}"
+
+
+def _named(e: OSError, path) -> WriteError:
+    if isinstance(e, WriteError):
+        return e
+    if e.errno is None and "requested and" in str(e):  # numpy's short write: a full disk
+        return WriteError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({e})", path)
+    return WriteError(e.errno, e.strerror or str(e), path)
+
+
+def _write(f, data):
+    """Every byte an output gets goes through here (a test stands a full disk in for it)."""
+    return f.write(data)
+
+
+class _Output:
+    """The file :func:`atomic_file` yields: writes go through :func:`_write`, so that numpy
+    (``np.save``) writes by ``write`` rather than ``tofile``, and a failure names ``path``."""
+
+    def __init__(self, f, path):
+        self._f, self.name = f, path
+
+    def write(self, data):
+        try:
+            return _write(self._f, data)
+        except OSError as e:
+            raise _named(e, self.name) from None
+
+    def __getattr__(self, attr):  # seek, tell, flush, fileno...
+        return getattr(self._f, attr)
+
+
 @contextlib.contextmanager
 def atomic_file(path, mode="wb", overwrite=True):
-    """Open a temporary file beside ``path``; on success it replaces ``path``."""
+    """Open a temporary file beside ``path``; on success it replaces ``path``. The temporary
+    name carries the process id and host (:func:`mapalign.lock.temp_tag`), so that a later
+    command removes it if this process dies (:func:`mapalign.lock.sweep`); an OS error names
+    ``path`` (:class:`WriteError`) and leaves no partial file."""
     path = os.fspath(path)
     if not overwrite and os.path.exists(path):
         raise OutputExistsError(f"{path} exists (use {option('force')} to overwrite)")
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=folder)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
     try:
+        os.makedirs(folder, exist_ok=True)
+        sweep_once(folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.~{temp_tag()}-",
+                                   suffix=".tmp", dir=folder)
+    except OSError as e:
+        raise _named(e, path) from None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+            yield _Output(f, path)  # the caller's own errors (reading input) pass as they are
+            try:
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as e:
+                raise _named(e, path) from None
+        try:
+            os.replace(tmp, path)
+        except OSError as e:
+            raise _named(e, path) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -31,8 +31,8 @@ from .retrieval import nearest
 from .errors import option
 from .loading import check_pairs, dictionary_name, vocabulary_name
 from .schema import run_input
-from .store import (_rows_hint, check_inputs, check_run_dir, checked_input,
-                    collect_warnings, file_info, load_run_inputs, update_report)
+from .store import (check_inputs, checked_input, collect_warnings, file_info, load_run_inputs,
+                    new_run, _rows_hint, update_report)
 
 
 def versions() -> dict:
@@ -50,13 +50,6 @@ def no_progress(label, length):
     """The progress factory of a caller that wants none: ``factory(label, length)`` is a
     context manager yielding a callable that takes increments, or None."""
     return contextlib.nullcontext(None)
-
-
-def _new_run_dir(run_dir, force: bool) -> str:
-    """The report path of a run about to be written into ``run_dir`` (created if need be);
-    an existing run there, or a folder holding other files, is an error unless ``force``
-    (:func:`mapalign.store.check_run_dir`)."""
-    return check_run_dir(run_dir, force, "force")
 
 
 def _new_report(argv, inputs: dict, settings: dict, device_used: str, watch, warned,
@@ -99,67 +92,68 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
         raise ValueError("a semi-supervised fit starts from a seed dictionary: give one")
     # cheap checks first: nothing expensive runs before the output, the device and the
     # dictionary are known to be usable
-    report_path = _new_run_dir(run_dir, force)
-    for path in (src_path, tgt_path):
-        check_input(path)  # a pipe or a device is refused before anything is read
-    resolve_device(device)
-    watch, warned = Stopwatch(), []
-    pairs = None
-    if dictionary is not None:
-        with watch("load_dictionary"):
-            pairs = load_dictionary(dictionary)
-    progress_factory = progress_factory or no_progress
-    sides = {}
-    for side, path in (("source", src_path), ("target", tgt_path)):
-        with watch(f"load_{side}"), collect_warnings(warned, echo), \
-                progress_factory(f"loading {side}", _rows_hint(path, max_vocab)) as bar:
-            sides[side] = load_embeddings(path, max_vocab, fmt, encoding_errors, bar)
-    src, tgt = sides["source"], sides["target"]
-    inputs = {"source": dict(file_info(src_path), words=len(src), dim=src.dim),
-              "target": dict(file_info(tgt_path), words=len(tgt), dim=tgt.dim)}
-    settings = dict(max_vocab=max_vocab, format=fmt, encoding_errors=encoding_errors,
-                    normalize=normalize, device=device)
-    if unsupervised:
-        from .unsupervised import UnsupervisedAligner
+    with new_run(run_dir, force) as target:  # locked: a second fit there is refused
+        for path in (src_path, tgt_path):
+            check_input(path)  # a pipe or a device is refused before anything is read
+        resolve_device(device)
+        watch, warned = Stopwatch(), []
+        pairs = None
+        if dictionary is not None:
+            with watch("load_dictionary"):
+                pairs = load_dictionary(dictionary)
+        progress_factory = progress_factory or no_progress
+        sides = {}
+        for side, path in (("source", src_path), ("target", tgt_path)):
+            with watch(f"load_{side}"), collect_warnings(warned, echo), \
+                    progress_factory(f"loading {side}", _rows_hint(path, max_vocab)) as bar:
+                sides[side] = load_embeddings(path, max_vocab, fmt, encoding_errors, bar)
+        src, tgt = sides["source"], sides["target"]
+        inputs = {"source": dict(file_info(src_path), words=len(src), dim=src.dim),
+                  "target": dict(file_info(tgt_path), words=len(tgt), dim=tgt.dim)}
+        settings = dict(max_vocab=max_vocab, format=fmt, encoding_errors=encoding_errors,
+                        normalize=normalize, device=device)
+        if unsupervised:
+            from .unsupervised import UnsupervisedAligner
 
-        model = UnsupervisedAligner(normalize=normalize, device=device, seed=seed,
-                                    refine=5 if refine == "auto" else refine,
-                                    **(unsupervised_options or {}))
-        settings.update(mode="unsupervised", **model.get_params())
-        if not isinstance(model.adversarial, str):  # the schedule's values (the one used is
-            settings["adversarial"] = model.adversarial.settings()  # in the report's result)
-        with watch("fit"):
-            model.fit(src, tgt, progress=echo)
-    else:
-        inputs["dictionary"] = dict(file_info(dictionary, pairs.digest), pairs=len(pairs))
-        if semi_supervised:
-            model = SemiSupervisedAligner(normalize=normalize, device=device, seed=seed)
-            settings.update(mode="semi-supervised", **{
-                k: v for k, v in model.get_params().items() if k != "budget"})
+            model = UnsupervisedAligner(normalize=normalize, device=device, seed=seed,
+                                        refine=5 if refine == "auto" else refine,
+                                        **(unsupervised_options or {}))
+            settings.update(mode="unsupervised", **model.get_params())
+            if not isinstance(model.adversarial, str):  # the schedule's values (the one used is
+                settings["adversarial"] = model.adversarial.settings()  # in the report's result)
+            with watch("fit"):
+                model.fit(src, tgt, progress=echo)
         else:
-            model = SupervisedAligner(method=method, refine=refine, normalize=normalize,
-                                      device=device, seed=seed)
-            settings.update(mode="supervised", **{
-                k: v for k, v in model.__dict__.items()
-                if k not in ("normalize", "device", "budget", "multistep", "rcsls")})
-        with watch("fit"), collect_warnings(warned, echo):
-            model.fit(src, tgt, pairs, progress=echo, allow_swapped=allow_swapped)
-    with watch("quality"):  # every run carries its dictionary-free criterion
-        from .quality import evaluate_unsupervised
+            inputs["dictionary"] = dict(file_info(dictionary, pairs.digest), pairs=len(pairs))
+            if semi_supervised:
+                model = SemiSupervisedAligner(normalize=normalize, device=device, seed=seed)
+                settings.update(mode="semi-supervised", **{
+                    k: v for k, v in model.get_params().items() if k != "budget"})
+            else:
+                model = SupervisedAligner(method=method, refine=refine, normalize=normalize,
+                                          device=device, seed=seed)
+                settings.update(mode="supervised", **{
+                    k: v for k, v in model.__dict__.items()
+                    if k not in ("normalize", "device", "budget", "multistep", "rcsls")})
+            with watch("fit"), collect_warnings(warned, echo):
+                model.fit(src, tgt, pairs, progress=echo, allow_swapped=allow_swapped)
+        with watch("quality"):  # every run carries its dictionary-free criterion
+            from .quality import evaluate_unsupervised
 
-        quality = evaluate_unsupervised(model, src, tgt, device=model.device_)
-    report = _new_report(argv, inputs, settings, model.device_, watch, warned, seed=seed,
-                         exports=[], quality=quality)
-    report.update(model.report_())
-    report["model"] = model_report(model)["model"]
-    with watch("save"):
-        import shutil
+            quality = evaluate_unsupervised(model, src, tgt, device=model.device_)
+        report = _new_report(argv, inputs, settings, model.device_, watch, warned, seed=seed,
+                             exports=[], quality=quality)
+        report.update(model.report_())
+        report["model"] = model_report(model)["model"]
+        with watch("save"):
+            import shutil
 
-        shutil.rmtree(os.path.join(run_dir, "cache"), ignore_errors=True)  # the old fit's
-        save_run(run_dir, model, report, overwrite=True)
-    report["timings_s"] = watch.seconds
-    write_json(report_path, report)
-    return report
+            target.check_unchanged()  # never replace a run that appeared meanwhile
+            shutil.rmtree(os.path.join(run_dir, "cache"), ignore_errors=True)  # the old fit's
+            save_run(run_dir, model, report, overwrite=True)
+        report["timings_s"] = watch.seconds
+        write_json(target.report_path, report)
+        return report
 
 
 def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"), device=None,
@@ -194,7 +188,7 @@ def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"),
                  timings_s=watch.seconds,
                  created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     if record:
-        update_report(run_dir, "evaluations", entry)
+        update_report(run_dir, "evaluations", entry, report["mapping"]["sha256"])
     return entry
 
 
@@ -315,7 +309,7 @@ def export_run(run_dir, out_dir, vectors=True, mapping=True, dictionary=True, di
             written["dictionary_pairs"] = len(entries)
     entry = dict(out_dir=os.path.abspath(out_dir), files=names,
                  dict_vocab=dict_vocab, dict_mode=dict_mode, max_vocab=max_vocab, **written)
-    update_report(run_dir, "exports", entry)
+    update_report(run_dir, "exports", entry, report["mapping"]["sha256"])
     return entry
 
 
@@ -374,48 +368,49 @@ def fit_multi_run(spaces: Dict[str, str], dictionaries: Dict[Tuple[str, str], st
     from .multi import MultiAligner, check_hub_dictionaries, save_multi
     from .scheduler import check_scheduler
 
-    _new_run_dir(run_dir, force)
-    for path in spaces.values():
-        check_input(path)  # a pipe or a device is refused before anything is read
-    check_scheduler(scheduler, workers)
-    resolve_device(device)
-    for a, b in dictionaries:
-        for lang in (a, b):
-            if lang not in spaces:
-                raise ValueError(f"{_dict_option(a, b)}: no vectors given for {lang!r} "
-                                 f"(languages: {', '.join(spaces)})")
-    if hub not in spaces:
-        raise ValueError(f"{option('hub', hub)}: no vectors given for it (languages: "
-                         f"{', '.join(spaces)})")
-    if not unsupervised:  # before any file is read
-        check_hub_dictionaries(spaces, hub, dictionaries)
-    watch, warned = Stopwatch(), []
-    with watch("load_dictionaries"):
-        pairs = {k: load_dictionary(p) for k, p in dictionaries.items()}
-    progress_factory = progress_factory or no_progress
-    loaded = {}
-    for lang, path in spaces.items():
-        with watch(f"load_{lang}"), collect_warnings(warned, echo), \
-                progress_factory(f"loading {lang}", _rows_hint(path, max_vocab)) as bar:
-            loaded[lang] = load_embeddings(path, max_vocab, fmt, encoding_errors, bar)
-    model = MultiAligner(method=method, hub=hub, normalize=normalize, device=device,
-                         unsupervised=unsupervised, seed=seed,
-                         unsupervised_options=unsupervised_options if unsupervised else None,
-                         scheduler=None if scheduler in (None, "in-process") else scheduler,
-                         workers=workers, copy=False)
-    with watch("fit"), collect_warnings(warned, echo):
-        model.fit(loaded, pairs, progress=echo, allow_swapped=allow_swapped)
-    report = _new_report(
-        argv, {lang: dict(file_info(p), words=len(loaded[lang]), dim=loaded[lang].dim)
-               for lang, p in spaces.items()},
-        dict(max_vocab=max_vocab, format=fmt, encoding_errors=encoding_errors,
-             **model.get_params()), model.device_, watch, warned,
-        dictionaries={f"{a}-{b}": file_info(p, pairs[(a, b)].digest)
-                      for (a, b), p in dictionaries.items()},
-        model=model_info(model))
-    report.update(model.report_())
-    save_multi(run_dir, model, report)
-    return report
+    with new_run(run_dir, force, command="fit-multi") as target:  # a second fit: refused
+        for path in spaces.values():
+            check_input(path)  # a pipe or a device is refused before anything is read
+        check_scheduler(scheduler, workers)
+        resolve_device(device)
+        for a, b in dictionaries:
+            for lang in (a, b):
+                if lang not in spaces:
+                    raise ValueError(f"{_dict_option(a, b)}: no vectors given for {lang!r} "
+                                     f"(languages: {', '.join(spaces)})")
+        if hub not in spaces:
+            raise ValueError(f"{option('hub', hub)}: no vectors given for it (languages: "
+                             f"{', '.join(spaces)})")
+        if not unsupervised:  # before any file is read
+            check_hub_dictionaries(spaces, hub, dictionaries)
+        watch, warned = Stopwatch(), []
+        with watch("load_dictionaries"):
+            pairs = {k: load_dictionary(p) for k, p in dictionaries.items()}
+        progress_factory = progress_factory or no_progress
+        loaded = {}
+        for lang, path in spaces.items():
+            with watch(f"load_{lang}"), collect_warnings(warned, echo), \
+                    progress_factory(f"loading {lang}", _rows_hint(path, max_vocab)) as bar:
+                loaded[lang] = load_embeddings(path, max_vocab, fmt, encoding_errors, bar)
+        model = MultiAligner(method=method, hub=hub, normalize=normalize, device=device,
+                             unsupervised=unsupervised, seed=seed,
+                             unsupervised_options=unsupervised_options if unsupervised else None,
+                             scheduler=None if scheduler in (None, "in-process") else scheduler,
+                             workers=workers, copy=False)
+        with watch("fit"), collect_warnings(warned, echo):
+            model.fit(loaded, pairs, progress=echo, allow_swapped=allow_swapped)
+        report = _new_report(
+            argv, {lang: dict(file_info(p), words=len(loaded[lang]), dim=loaded[lang].dim)
+                   for lang, p in spaces.items()},
+            dict(max_vocab=max_vocab, format=fmt, encoding_errors=encoding_errors,
+                 **model.get_params()), model.device_, watch, warned,
+            dictionaries={f"{a}-{b}": file_info(p, pairs[(a, b)].digest)
+                          for (a, b), p in dictionaries.items()},
+            model=model_info(model))
+        report.update(model.report_())
+        target.check_unchanged()  # never replace a run that appeared meanwhile
+        save_multi(run_dir, model, report)
+        return report
 
 
 def _dict_option(a, b, path="PATH") -> str:
@@ -487,7 +482,7 @@ def evaluate_multi_run(run_dir, dictionaries: Dict[Tuple[str, str], str], eval_v
     if record:
         read = {f"{a}-{b}": file_info(d.path, d.digest) for a, b, d in items}
         update_report(run_dir, "evaluations", {"dictionaries": read, "metrics": out,
-                                               "scheduler": where})
+                                               "scheduler": where}, report["mapping"]["sha256"])
     return out
 
 

@@ -11,6 +11,7 @@ metrics, versions). ``report.json`` is written last and records the checksum of
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -21,6 +22,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from .errors import in_cli, option
+from . import lock
 from .export import OutputExistsError, atomic_file, check_output_dir, write_json
 from .loading import FormatError, check_input, load_embeddings
 from .schema import check_report, run_input
@@ -100,20 +102,68 @@ def check_run_dir(run_dir, overwrite: bool, keyword: str = "force") -> str:
     return report_path
 
 
+def _stamp(path):
+    """What tells a file from its replacement (None: no file)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+class NewRun:
+    """A run directory being written by this process (see :func:`new_run`)."""
+
+    def __init__(self, run_dir, report_path):
+        self.run_dir, self.report_path = run_dir, report_path
+        self._before = _stamp(report_path)
+
+    def check_unchanged(self):
+        """Before the run is written: a run that appeared (or was replaced) since the start,
+        by a writer that ignores the lock, is kept, never replaced unasked."""
+        if _stamp(self.report_path) != self._before:
+            raise OutputExistsError(f"{self.run_dir}: another run was written there while this "
+                                    "one was computed; it is kept: write this one elsewhere")
+
+
+@contextlib.contextmanager
+def new_run(run_dir, overwrite: bool, keyword: str = "force", command: str = "fit"):
+    """Hold ``run_dir`` (created if need be) for a run about to be written there: its lock is
+    taken at once or refused (:class:`mapalign.lock.RunLockedError`, naming the process that
+    holds it: another fit, even with ``overwrite``), then :func:`check_run_dir`. Yields a
+    :class:`NewRun`; a folder this created stays only if something was written into it."""
+    check_output_dir(run_dir)
+    created = not os.path.isdir(run_dir)
+    os.makedirs(run_dir, exist_ok=True)
+    try:
+        lock.acquire(run_dir, command)
+        try:
+            yield NewRun(run_dir, check_run_dir(run_dir, overwrite, keyword))
+        finally:
+            lock.release(run_dir)
+    finally:
+        if created:
+            with contextlib.suppress(OSError):
+                os.rmdir(run_dir)  # only if empty: the fit failed before writing
+
+
 def write_run(run_dir, arrays: dict, report: dict, multi: bool = False, overwrite: bool = True,
               **mapping_info):
     """Write a run's ``arrays`` (``mapping.npz``, or ``multi.npz`` for a multilingual run) and
-    then ``report.json``, each atomically; the report records the arrays' checksum (and
-    ``mapping_info``) under ``mapping``."""
+    then ``report.json``, each atomically, holding the run's lock (refused at once when another
+    process holds it); the report records the arrays' checksum (and ``mapping_info``) under
+    ``mapping``."""
     name = MULTI if multi else MAPPING
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     data = buf.getvalue()
-    with atomic_file(os.path.join(run_dir, name), "wb", overwrite) as f:
-        f.write(data)
-    report["mapping"] = {"file": name, "sha256": hashlib.sha256(data).hexdigest(),
-                         **mapping_info}
-    write_json(os.path.join(run_dir, REPORT), report, overwrite=True)
+    os.makedirs(run_dir, exist_ok=True)
+    with lock.locked(run_dir, "save"):
+        with atomic_file(os.path.join(run_dir, name), "wb", overwrite) as f:
+            f.write(data)
+        report["mapping"] = {"file": name, "sha256": hashlib.sha256(data).hexdigest(),
+                             **mapping_info}
+        write_json(os.path.join(run_dir, REPORT), report, overwrite=True)
 
 
 def _rows_hint(path, max_vocab):
@@ -219,14 +269,59 @@ def load_run_inputs(report, verify=False, progress_factory=None, echo=None, src=
     return out[0], out[1]
 
 
-def update_report(run_dir, key, entry):
-    path = os.path.join(run_dir, REPORT)
-    with open(path, encoding="utf-8") as f:
-        report = json.load(f)
-    check_report(report, path, "multi" in report)
-    report.setdefault(key, []).append(entry)
-    write_json(path, report)
+# ---------------------------------------------------------------- writes that may fail
+# a run directory that cannot be written: the command gives its result all the same
+UNWRITABLE = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+_warned_unwritable = set()
 
+
+def unwritable(e: BaseException) -> bool:
+    """Whether ``e`` says that a folder cannot be written (full, read-only, not ours)."""
+    return isinstance(e, OSError) and e.errno in UNWRITABLE
+
+
+def warn_unwritable(run_dir, e: OSError) -> None:
+    """Warn, once per run directory and process, that ``run_dir`` could not be written."""
+    run_dir = os.path.abspath(os.fspath(run_dir))
+    if run_dir in _warned_unwritable:
+        return
+    _warned_unwritable.add(run_dir)
+    reason = os.strerror(e.errno) if e.errno else str(e)
+    warnings.warn(f"{run_dir} cannot be written ({reason[:1].lower()}{reason[1:]}): results "
+                  "are computed in memory, and the run's cache and report.json are not "
+                  "updated", lock.MapalignWarning, stacklevel=3)
+
+
+REPORT_WAIT_S = 30.0  # how long an appended entry waits for another command's short write
+
+
+def update_report(run_dir, key, entry, mapping_sha256: Optional[str] = None) -> bool:
+    """Append ``entry`` to the list ``key`` of the run's report: read, append and replace
+    (atomically) holding the run's lock, so that commands running at once lose no entry.
+    Returns whether it was recorded; when not, a warning says why: the run cannot be written
+    (:func:`warn_unwritable`), a fit is rewriting it, or (``mapping_sha256``: the mapping the
+    entry is about) it was refitted meanwhile."""
+    path = os.path.join(run_dir, REPORT)
+    try:
+        with lock.locked(run_dir, f"append to {key}", wait=REPORT_WAIT_S):
+            with open(path, encoding="utf-8") as f:
+                report = json.load(f)
+            check_report(report, path, "multi" in report)
+            if mapping_sha256 and report.get("mapping", {}).get("sha256") != mapping_sha256:
+                warnings.warn(f"{path}: this result was not recorded: the run was fitted again "
+                              "while it was computed", lock.MapalignWarning, stacklevel=2)
+                return False
+            report.setdefault(key, []).append(entry)
+            write_json(path, report)
+            return True
+    except lock.RunLockedError as e:
+        warnings.warn(f"{path}: this result was not recorded: {e}", lock.MapalignWarning,
+                      stacklevel=2)
+    except OSError as e:
+        if not unwritable(e):
+            raise
+        warn_unwritable(run_dir, e)
+    return False
 
 
 
