@@ -50,6 +50,13 @@ RUN = {
                                             "margin?": "number|null"},
                       "restarts?": [{"seed": "int", "refinement?": ["dict"]}],
                       "null_draws?": [{"refinement?": ["dict"]}]},
+    # what a run's verdict reads (mapalign.store.run_verdict)
+    "warnings?": ["str"],
+    "heldout_check?": {"p@1?": "number|null", "words?": "int|null"},
+    "seed_dictionary?": {"pairs?": "int", "pairs_used?": "int", "pairs_oov?": "int"},
+    "multi?": {"hub_fits?": {"*": {"converged?": "bool|null"}},
+               "seed_dictionaries?": {"*": {"pairs?": "int", "pairs_used?": "int",
+                                            "pairs_oov?": "int"}}},
 }
 
 # the report of a run written by `fit` (not a model saved from Python): its inputs and how

@@ -376,9 +376,13 @@ def run_verdict(report: dict) -> dict:
 def read_verdict(run_dir) -> Optional[dict]:
     """:func:`run_verdict` of the run in ``run_dir``; None where its report cannot be read (the
     command that reads the run says why)."""
+    path = os.path.join(run_dir, REPORT)
     try:
-        with open(os.path.join(run_dir, REPORT), encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             report = json.load(f)
-        return run_verdict(report) if isinstance(report, dict) else None
-    except (OSError, ValueError):
+        if not isinstance(report, dict):
+            return None
+        is_multi = "multi" in report or os.path.exists(os.path.join(run_dir, MULTI))
+        return run_verdict(check_report(report, path, is_multi))
+    except (OSError, ValueError):  # FormatError is a ValueError: the command says why
         return None

@@ -186,7 +186,8 @@ def test_dask_local_cluster_gives_identical_results(noisy_hub, tmp_path):
     runs = json.loads((tmp_path / "run" / "report.json").read_text())["evaluations"]
     assert [e["scheduler"]["scheduler"] for e in runs] == ["in-process", "dask"]
     assert runs[1]["scheduler"]["workers"] == 2
-    assert local["aa-bb"]["run"]["csls"]["p@1"] > local["aa-bb"]["hub_only"]["csls"]["p@1"]
+    assert local["pairs"]["aa-bb"]["run"]["csls"]["p@1"] > \
+        local["pairs"]["aa-bb"]["hub_only"]["csls"]["p@1"]
 
 
 @pytest.mark.slow
