@@ -170,8 +170,20 @@ def _try_lock(folder: str, command: str):
     me = {"pid": os.getpid(), "host": host(), "start": _start_time(os.getpid()),
           "command": command,
           "since": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(json.dumps(me) + "\n")
+    data = (json.dumps(me) + "\n").encode("utf-8")
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+    except BaseException as e:  # a full disk fails here, after the file was created: an
+        with contextlib.suppress(OSError):  # empty lock left would hold off later commands
+            os.unlink(path)
+        if isinstance(e, OSError):
+            from .export import WriteError  # FILE: no space left on device
+
+            raise WriteError(e.errno, e.strerror, path) from None
+        raise
+    finally:
+        os.close(fd)
     return None
 
 

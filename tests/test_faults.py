@@ -174,3 +174,325 @@ def test_a_live_or_foreign_lock_is_never_taken_over(tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+# ---------------------------------------------------------------- 4. full disk, read-only run
+# In process (the CLI through CliRunner): a writer that refuses the run directory's writes as a
+# full disk (ENOSPC: files are created, their bytes refused) or a read-only one (EROFS, EACCES:
+# nothing is created or replaced there) would, so that CI, which runs as root, tests it. A real
+# full tmpfs and a real read-only mount follow, in a user namespace where one can be made.
+from click.testing import CliRunner  # noqa: E402
+import errno  # noqa: E402
+import shutil  # noqa: E402
+import warnings  # noqa: E402
+
+from mapalign import export, store  # noqa: E402
+from mapalign.cli import main  # noqa: E402
+
+FIVE = ["src.vec", "tgt.vec", "W_src.npy", "W_tgt.npy", "dictionary.txt"]
+
+
+def _run(*args):
+    """The CLI in this process: ``(result, [warning messages])``, every warning recorded."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return r, [str(w.message) for w in caught]
+
+
+def _words(pair, n=5):
+    return [line.split()[0] for line in (pair / "test.txt").read_text().splitlines()[:n]]
+
+
+def _answers(pair, run, out):
+    """What evaluate, translate and export give for ``run`` (export into ``out``)."""
+    e, _ = _run("evaluate", run, "--dict", pair / "test.txt", "--json", "-q")
+    t, _ = _run("translate", run, *_words(pair), "-k", "3", "--json")
+    x, _ = _run("export", run, "-o", out, "--json", "-q")
+    assert (e.exit_code, t.exit_code, x.exit_code) == (0, 0, 0), e.output + t.output + x.output
+    return {"evaluate": json.loads(e.stdout), "translate": json.loads(t.stdout),
+            "export": {n: (out / n).read_bytes() for n in FIVE}}
+
+
+@pytest.fixture(scope="module")
+def reference(pair, tmp_path_factory):
+    """The answers of a copy of the run on a disk that takes every write."""
+    d = tmp_path_factory.mktemp("reference")
+    shutil.copytree(pair / "run", d / "run")
+    return _answers(pair, d / "run", d / "out")
+
+
+def _fd_path(fd):
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return ""
+
+
+@pytest.fixture
+def refuse_writes(monkeypatch):
+    """``refuse(folder, code)``: from now on this process cannot write under ``folder``, as a
+    full disk (``ENOSPC``: the bytes of every file are refused, through the one function every
+    output's bytes go through and ``os.write``) or a read-only one (``EROFS``, ``EACCES``:
+    nothing can be created, opened for writing or replaced there)."""
+    monkeypatch.setattr(store, "_warned_unwritable", set())  # warned once per process
+
+    def refuse(folder, code):
+        folder = os.path.abspath(folder) + os.sep
+
+        def under(path):
+            return os.path.abspath(os.fspath(path)).startswith(folder)
+
+        if code == errno.ENOSPC:
+            real_write, real_os_write = export._write, os.write
+
+            def _write(f, data):
+                if under(_fd_path(f.fileno())):
+                    raise OSError(code, os.strerror(code))
+                return real_write(f, data)
+
+            def os_write(fd, data):
+                if under(_fd_path(fd)):
+                    raise OSError(code, os.strerror(code))
+                return real_os_write(fd, data)
+
+            monkeypatch.setattr(export, "_write", _write)
+            monkeypatch.setattr(os, "write", os_write)
+            return
+        real_open, real_mkdir, real_replace = os.open, os.mkdir, os.replace
+
+        def os_open(path, flags, *args, **kwargs):
+            if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and under(path):
+                raise OSError(code, os.strerror(code), path)
+            return real_open(path, flags, *args, **kwargs)
+
+        def os_mkdir(path, *args, **kwargs):
+            if under(path):
+                raise OSError(code, os.strerror(code), path)
+            return real_mkdir(path, *args, **kwargs)
+
+        def os_replace(a, b, *args, **kwargs):
+            if under(b):
+                raise OSError(code, os.strerror(code), b)
+            return real_replace(a, b, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", os_open)
+        monkeypatch.setattr(os, "mkdir", os_mkdir)
+        monkeypatch.setattr(os, "replace", os_replace)
+
+    return refuse
+
+
+def _snapshot(folder):
+    """Every file under ``folder`` with its bytes."""
+    return {os.path.relpath(os.path.join(root, n), folder):
+            open(os.path.join(root, n), "rb").read()
+            for root, _, names in os.walk(folder) for n in names}
+
+
+def _unwritable_warnings(messages, run, reason):
+    said = [m for m in messages if "cannot be written" in m]
+    assert said == [f"{run} cannot be written ({reason}): results are computed in memory, and "
+                    "the run's cache and report.json are not updated"], messages
+    return said
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS, errno.EACCES],
+                         ids=["full", "read-only", "not-ours"])
+def test_a_run_that_cannot_be_written_still_answers(pair, reference, tmp_path, refuse_writes,
+                                                    code, monkeypatch):
+    run = tmp_path / "run"
+    shutil.copytree(pair / "run", run)  # no cache yet: the first command would write it
+    before = _snapshot(run)
+    refuse_writes(run, code)
+    reason = os.strerror(code)
+    reason = reason[:1].lower() + reason[1:]
+    for command in (("evaluate", run, "--dict", pair / "test.txt", "--json", "-q"),
+                    ("translate", run, *_words(pair), "-k", "3", "--json")):
+        monkeypatch.setattr(store, "_warned_unwritable", set())  # a new process each time
+        r, said = _run(*command)
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout) == reference[command[0]]  # computed in memory
+        _unwritable_warnings(said, run, reason)  # once, though cache and report both failed
+    x, said = _run("export", run, "-o", tmp_path / "out", "--json", "-q")
+    assert x.exit_code == 0, x.output  # outputs written: the report not updated is no failure
+    assert sorted(os.listdir(tmp_path / "out")) == sorted(FIVE)
+    assert {n: (tmp_path / "out" / n).read_bytes() for n in FIVE} == reference["export"]
+    assert _snapshot(run) == before  # nothing partial: no temporary file, no lock, no entry
+    monkeypatch.undo()  # the disk has room again: the next command writes what it can
+    r, said = _run("evaluate", run, "--dict", pair / "test.txt", "--json", "-q")
+    assert r.exit_code == 0 and said == [], (r.output, said)
+    assert json.loads(r.stdout) == reference["evaluate"]
+    assert len(_report(run)["evaluations"]) == 1
+
+
+def test_an_os_error_names_the_file_not_its_temporary(pair, tmp_path, refuse_writes):
+    out = tmp_path / "out"
+    refuse_writes(out, errno.ENOSPC)
+    r, _ = _run("export", pair / "run", "-o", out, "-q")
+    assert r.exit_code == 1
+    assert r.stderr == f"Error: {out / 'W_src.npy'}: no space left on device\n"
+    assert os.listdir(out) == []  # the set is all or nothing: no partial folder left
+    with pytest.raises(OSError, match=f"^{out / 'x.json'}: no space left on device$"):
+        export.write_json(out / "x.json", {})  # what the run's report and cache go through
+    assert os.listdir(out) == []
+
+
+# A real full disk (a tmpfs filled to the last byte) and a real read-only mount (a bind mount
+# remounted read-only, which binds root too), made in a user namespace; the commands run there
+# and this script reports what they did.
+_IN_NAMESPACE = r'''
+import json, os, shutil, subprocess, sys, time
+mode, mnt, run_src, pair, out = sys.argv[1:]
+cli = [sys.executable, "-c", "from mapalign.cli import main; main()"]
+run = os.path.join(mnt, "run")
+if mode == "full":
+    shutil.copytree(run_src, run)
+    with open(os.path.join(mnt, "fill"), "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+words = [l.split()[0] for l in open(os.path.join(pair, "test.txt")).read().splitlines()[:5]]
+commands = {"evaluate": ["evaluate", run, "--dict", os.path.join(pair, "test.txt"), "--json",
+                         "-q"],
+            "translate": ["translate", run, *words, "-k", "3", "--json"],
+            "export": ["export", run, "-o", out, "--json", "-q"]}
+done = {}
+def command(name, args):
+    t = time.monotonic()
+    p = subprocess.run(cli + args, capture_output=True, text=True, timeout=120)
+    done[name] = {"rc": p.returncode, "stdout": p.stdout, "stderr": p.stderr,
+                  "s": time.monotonic() - t}
+for name, args in commands.items():
+    command(name, args)
+done["files"] = {os.path.relpath(os.path.join(r, n), run): open(os.path.join(r, n), "rb").read().hex()
+                 for r, _, names in os.walk(run) for n in names}
+if mode == "full":
+    os.remove(os.path.join(mnt, "fill"))
+    command("after", commands["evaluate"])
+print(json.dumps(done))
+'''
+
+
+def _in_namespace(mount, script_args, tmp_path):
+    """Run :data:`_IN_NAMESPACE` where ``mount`` (shell) has made its folder, in a user
+    namespace; without ``mount``, as a user whom permissions bind (root in a user namespace
+    without its mapping no longer overrides them). Skips, saying why, where user namespaces
+    are not allowed."""
+    unshare = ["unshare", "--user", "--map-root-user", "--mount"] if mount else \
+        ["unshare", "--user"] if os.geteuid() == 0 else []
+    if unshare:
+        probe = subprocess.run(unshare + ["true"], capture_output=True, text=True)
+        if probe.returncode != 0:
+            pytest.skip(f"no user namespace here ({' '.join(unshare)}: "
+                        f"{probe.stderr.strip()})")
+    script = tmp_path / "in_namespace.py"
+    script.write_text(_IN_NAMESPACE)
+    p = subprocess.run(unshare + ["sh", "-c", f'{mount or "true"} && exec "$0" "$@"',
+                                  sys.executable, str(script), *map(str, script_args)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def _warning_lines(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("warning:")]
+
+
+@pytest.mark.parametrize("mode", ["full", "read-only", "permissions"])
+def test_a_real_full_disk_or_read_only_run(pair, reference, tmp_path, mode):
+    """A tmpfs filled to its last byte; a run on a read-only mount; a run folder of mode 555
+    (``chmod a-w``), used by a user whom permissions bind."""
+    mnt, out = tmp_path / "mnt", tmp_path / "out"
+    mnt.mkdir()
+    if mode == "full":
+        mount, reason = f"mount -t tmpfs -o size=256k tmpfs {mnt}", "no space left on device"
+    else:
+        shutil.copytree(pair / "run", mnt / "run")
+        mount = f"mount --bind {mnt} {mnt} && mount -o remount,bind,ro {mnt}" \
+            if mode == "read-only" else None
+        reason = "read-only file system" if mode == "read-only" else "permission denied"
+    if mode == "permissions":
+        (mnt / "run").chmod(0o555)
+    try:
+        done = _in_namespace(mount, [mode, mnt, pair / "run", pair, out], tmp_path)
+    finally:
+        if mode == "permissions":
+            (mnt / "run").chmod(0o755)
+    run = mnt / "run"
+    warning = f"warning: {run} cannot be written ({reason}): results are computed in memory, " \
+              "and the run's cache and report.json are not updated"
+    for name in ("evaluate", "translate", "export"):
+        assert done[name]["rc"] == 0, done[name]["stderr"]
+        assert _warning_lines(done[name]["stderr"]) == [warning], done[name]["stderr"]
+    for name in ("evaluate", "translate"):
+        assert json.loads(done[name]["stdout"]) == reference[name]
+    assert {n: (out / n).read_bytes() for n in FIVE} == reference["export"]
+    # nothing partial in the run: its two files as they were, no cache entry, lock, temporary
+    assert done["files"] == {n: (pair / "run" / n).read_bytes().hex()
+                             for n in ("report.json", "mapping.npz")}
+    if mode == "full":  # room again: no lock left behind to wait for or take over
+        assert done["after"]["rc"] == 0 and done["after"]["stderr"] == ""
+        assert json.loads(done["after"]["stdout"]) == reference["evaluate"]
+
+
+def test_a_lock_whose_contents_cannot_be_written_is_not_left(tmp_path, monkeypatch):
+    """A full disk lets the lock file be created and refuses its bytes: the empty file is
+    removed, else every later command would wait for it, then take it over."""
+    real_write = os.write
+
+    def full(fd, data):
+        if _fd_path(fd).endswith(lock.LOCK):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(OSError, match=f"^{tmp_path / lock.LOCK}: no space left on device$"):
+        lock.acquire(tmp_path, "evaluate")
+    assert not (tmp_path / lock.LOCK).exists() and not lock.holds(tmp_path)
+    monkeypatch.undo()
+    start = time.monotonic()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with lock.locked(tmp_path, "evaluate"):
+            assert json.loads((tmp_path / lock.LOCK).read_text())["pid"] == os.getpid()
+    assert time.monotonic() - start < 1 and caught == []  # taken at once, nothing taken over
+    assert not (tmp_path / lock.LOCK).exists()
+
+
+# ---------------------------------------------------------------- 6. leftovers
+def _leftovers(folder, pid, tag):
+    """A temporary file and a partial folder, as a process ``pid`` on the host ``tag`` (8 hex
+    digits, :func:`mapalign.lock.temp_tag`) would have left them in ``folder``."""
+    f = folder / f".report.json.~{pid}-{tag}-k3j9x2.tmp"
+    f.write_bytes(b"half a report")
+    d = folder / f".mapalign-partial-{pid}-{tag}-q8w7e6"
+    d.mkdir()
+    (d / "src.vec").write_bytes(b"half a file")
+    return {f.name, d.name}
+
+
+def test_leftovers_of_a_dead_process_are_removed_by_the_next_writer(pair, tmp_path):
+    run, out = tmp_path / "run", tmp_path / "out"
+    shutil.copytree(pair / "run", run)
+    (run / "cache").mkdir()
+    out.mkdir()
+    here, elsewhere, dead = lock._host_tag(), lock._host_tag("another-host"), _dead_pid()
+    kept, gone = {}, {}
+    for folder in (run, run / "cache", out):
+        gone[folder] = _leftovers(folder, dead, here)
+        kept[folder] = _leftovers(folder, os.getpid(), here) | \
+            _leftovers(folder, dead, elsewhere) | {"notes.tmp", ".mapalign-partial-mine"}
+        (folder / "notes.tmp").write_text("not ours")
+        (folder / ".mapalign-partial-mine").mkdir()
+    # evaluate writes the run and its cache, export the folder it exports into
+    r, _ = _run("evaluate", run, "--dict", pair / "test.txt", "-q")
+    assert r.exit_code == 0, r.output
+    r, _ = _run("export", run, "-o", out, "-q")
+    assert r.exit_code == 0, r.output
+    for folder in (run, run / "cache", out):
+        names = set(os.listdir(folder))
+        assert names & gone[folder] == set(), folder  # the dead process's: removed
+        assert kept[folder] <= names, folder  # a live process's, another host's, the user's
