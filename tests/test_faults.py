@@ -496,3 +496,25 @@ def test_leftovers_of_a_dead_process_are_removed_by_the_next_writer(pair, tmp_pa
         names = set(os.listdir(folder))
         assert names & gone[folder] == set(), folder  # the dead process's: removed
         assert kept[folder] <= names, folder  # a live process's, another host's, the user's
+
+
+def test_an_input_replaced_keeping_size_and_time_is_caught_only_with_verify(pair, tmp_path):
+    """What the docs say of the fast path: size and modification time are trusted, as make and
+    rsync trust them; --verify compares the whole checksum."""
+    for name in ("src.vec", "tgt.vec", "train.txt"):
+        shutil.copy2(pair / name, tmp_path / name)
+    run, src = tmp_path / "run", tmp_path / "src.vec"
+    r, _ = _run("fit", src, tmp_path / "tgt.vec", "--dict", tmp_path / "train.txt", "-o", run,
+                "-q", "--refine", "0")
+    assert r.exit_code == 0, r.output
+    st, raw = src.stat(), src.read_bytes()
+    header, rest = raw.split(b"\n", 1)
+    changed = header + b"\n" + rest.replace(b"0", b"1")  # every value changed, same size
+    assert len(changed) == len(raw) and changed != raw
+    src.write_bytes(changed)
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))
+    r, said = _run("evaluate", run, "--dict", pair / "test.txt", "-q")
+    assert r.exit_code == 0 and str(src) not in r.output + "".join(said)  # not seen
+    r, _ = _run("evaluate", run, "--dict", pair / "test.txt", "-q", "--verify")
+    assert r.exit_code == 1
+    assert r.stderr == f"Error: {src} changed since the run was fitted (checksum differs)\n"
