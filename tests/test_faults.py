@@ -1,16 +1,23 @@
 """Faults around a run: commands at once (issue 25, part 3), a full disk and a read-only run
 (part 4), what a killed process left behind (part 6). Commands run as separate processes where
-it matters (locks are between processes)."""
+it matters (locks are between processes); a full disk and a read-only run are injected in this
+process (so CI, which runs as root, tests them) and made for real in a user namespace where one
+can be made."""
+import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
+import warnings
 
 import pytest
+from click.testing import CliRunner
 
 from conftest import write_inputs
-from mapalign import lock
+from mapalign import export, lock, store
+from mapalign.cli import main
 from mapalign.synthetic import make_pair
 
 CLI = [sys.executable, "-c", "from mapalign.cli import main; main()"]
@@ -181,14 +188,6 @@ def test_a_live_or_foreign_lock_is_never_taken_over(tmp_path):
 # full disk (ENOSPC: files are created, their bytes refused) or a read-only one (EROFS, EACCES:
 # nothing is created or replaced there) would, so that CI, which runs as root, tests it. A real
 # full tmpfs and a real read-only mount follow, in a user namespace where one can be made.
-from click.testing import CliRunner  # noqa: E402
-import errno  # noqa: E402
-import shutil  # noqa: E402
-import warnings  # noqa: E402
-
-from mapalign import export, store  # noqa: E402
-from mapalign.cli import main  # noqa: E402
-
 FIVE = ["src.vec", "tgt.vec", "W_src.npy", "W_tgt.npy", "dictionary.txt"]
 
 

@@ -278,6 +278,21 @@ def test_apply_reads_a_fifo_as_a_stream(pair, tmp_path, gz):
     assert (tmp_path / "out.vec").read_bytes() == (tmp_path / "ref.vec").read_bytes()
 
 
+def test_evaluate_reads_a_fifo_dictionary_and_fit_multi_refuses_fifo_vectors(pair, tmp_path):
+    ref = _cli("evaluate", pair / "run", "--dict", pair / "train.txt", "--json", "-q")
+    assert ref.returncode == 0, ref.stderr
+    fifo = _fifo(tmp_path)
+    _writer(fifo, (pair / "train.txt").read_bytes())
+    r = _cli("evaluate", pair / "run", "--dict", fifo, "--json", "-q")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == json.loads(ref.stdout)
+    silent = _fifo(tmp_path, "silent")  # nobody writes: opening it would wait forever
+    r = _cli("fit-multi", f"es={silent}", f"en={pair / 'tgt.vec'}", "--dict",
+             f"es-en={pair / 'train.txt'}", "-o", tmp_path / "multi")
+    assert r.returncode == 1
+    assert f"Error: {silent} is a FIFO (a pipe): mapalign re-reads" in r.stderr
+
+
 def test_an_empty_fifo_says_so(pair, tmp_path):
     fifo = _fifo(tmp_path)
     _writer(fifo, b"")
