@@ -208,9 +208,12 @@ def _answers(pair, run, out):
     e, _ = _run("evaluate", run, "--dict", pair / "test.txt", "--json", "-q")
     t, _ = _run("translate", run, *_words(pair), "-k", "3", "--json")
     x, _ = _run("export", run, "-o", out, "--json", "-q")
-    assert (e.exit_code, t.exit_code, x.exit_code) == (0, 0, 0), e.output + t.output + x.output
+    a, _ = _run("apply", run, pair / "src.vec", "-o", out / "applied.vec", "-q")
+    assert (e.exit_code, t.exit_code, x.exit_code, a.exit_code) == (0, 0, 0, 0), \
+        e.output + t.output + x.output + a.output
     return {"evaluate": json.loads(e.stdout), "translate": json.loads(t.stdout),
-            "export": {n: (out / n).read_bytes() for n in FIVE}}
+            "export": {n: (out / n).read_bytes() for n in FIVE},
+            "apply": (out / "applied.vec").read_bytes()}
 
 
 @pytest.fixture(scope="module")
@@ -317,6 +320,9 @@ def test_a_run_that_cannot_be_written_still_answers(pair, reference, tmp_path, r
     assert x.exit_code == 0, x.output  # outputs written: the report not updated is no failure
     assert sorted(os.listdir(tmp_path / "out")) == sorted(FIVE)
     assert {n: (tmp_path / "out" / n).read_bytes() for n in FIVE} == reference["export"]
+    a, said = _run("apply", run, pair / "src.vec", "-o", tmp_path / "applied.vec", "-q")
+    assert a.exit_code == 0, a.output
+    assert (tmp_path / "applied.vec").read_bytes() == reference["apply"]
     assert _snapshot(run) == before  # nothing partial: no temporary file, no lock, no entry
     monkeypatch.undo()  # the disk has room again: the next command writes what it can
     r, said = _run("evaluate", run, "--dict", pair / "test.txt", "--json", "-q")
