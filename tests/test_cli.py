@@ -1,3 +1,4 @@
+import errno
 import gzip
 import json
 import os
@@ -258,9 +259,14 @@ def test_read_only_run_directory_still_serves(pair, tmp_path, monkeypatch):
     assert run("fit", d / "src.vec", d / "tgt.vec.gz", "--dict", d / "train.txt", "-o", out,
                "-q").exit_code == 0
     word = test[0][0]
-    real_access = os.access
-    monkeypatch.setattr(cache.os, "access",  # as if the folder were read-only
-                        lambda p, mode: False if mode & os.W_OK else real_access(p, mode))
+    real_mkdir = os.mkdir
+
+    def mkdir(path, *args, **kwargs):  # as if the folder were read-only: no cache/ made in it
+        if os.path.dirname(os.path.abspath(path)) == str(out):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(cache.os, "mkdir", mkdir)
     r = run("translate", out, word, "--json")
     m = run("evaluate", out, "--dict", d / "test.txt", "--json")
     assert r.exit_code == 0 and m.exit_code == 0 and not (out / "cache").exists(), r.output
