@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import warnings
 
 import click
 
@@ -82,13 +83,22 @@ class Command(click.Command):
         stdout = sys.stdout
         redirect = contextlib.redirect_stdout(sys.stderr) if as_json else \
             contextlib.nullcontext()
+        raised = []  # library warnings the command did not gather itself (a cache rebuilt,
+        # a run that cannot be written, a lock taken over): on stderr, and in the JSON too
+
+        def show(message, *args, **kw):
+            raised.append(str(message))
+            shown(message, *args, **kw)
+
         try:
-            with redirect:
+            with redirect, warnings.catch_warnings():
+                shown, warnings.showwarning = warnings.showwarning, show
                 notes = self._run_verdicts(ctx)
                 doc = super().invoke(ctx)
-                if isinstance(doc, dict) and (notes or as_json):
-                    doc["warnings"] = notes + [w for w in doc.get("warnings") or []
-                                               if w not in notes]
+                if isinstance(doc, dict) and (notes or raised or as_json):
+                    own = [w for w in doc.get("warnings") or [] if w not in notes]
+                    doc["warnings"] = notes + own + [w for w in dict.fromkeys(raised)
+                                                     if w not in own and w not in notes]
         except Failure as e:
             if as_json:
                 write_document(_error_document(e, e.document), stdout)

@@ -44,13 +44,17 @@ def clean(tmp_path_factory):
     return d, out, words, answers, files
 
 
-def _answers(run_dir, d, words, *flags):
-    """translate (words, scores) and evaluate (every metric) of a run."""
+def _answers(run_dir, d, words, *flags, said=None):
+    """translate (words, scores) and evaluate (every metric) of a run; their JSON warnings
+    go into ``said``."""
     r = run("translate", run_dir, *words, "-k", "3", "--json", *flags)
     assert r.exit_code == 0, r.output
     e = run("evaluate", run_dir, "--dict", d / "test.txt", "--json", "-q", *flags)
     assert e.exit_code == 0, e.output
-    return json.loads(r.stdout), json.loads(e.stdout)
+    docs = json.loads(r.stdout), json.loads(e.stdout)
+    for doc in docs:
+        (said if said is not None else []).extend(doc.pop("warnings"))
+    return docs
 
 
 def _copy(clean, tmp_path):
@@ -93,10 +97,13 @@ def test_damaged_entry_is_named_rebuilt_and_never_used(clean, tmp_path, name, ho
     else:
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
         flags = ("--verify",)
+    said = []
     with pytest.warns(CacheWarning, match=f"cache/{name} is damaged") as caught:
-        got = _answers(run_dir, d, words, *flags)
+        got = _answers(run_dir, d, words, *flags, said=said)
     assert got == answers  # the damaged bytes were not used
     assert len([w for w in caught if name in str(w.message)]) == 1  # rebuilt once, then used
+    assert [w for w in said if name in w] == [str(w.message) for w in caught
+                                               if name in str(w.message)]  # in the JSON too
     assert path.read_bytes() == files[name]
     # rebuilt and recorded: the next command takes the fast path again, without a warning
     assert _answers(run_dir, d, words) == answers
@@ -125,9 +132,12 @@ def test_damage_with_size_and_time_kept_is_caught_only_with_verify(clean, tmp_pa
                         *words, "-k", "3", "--json", "--verify"], capture_output=True,
                        text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert r.returncode == 0, r.stderr
-    assert r.stderr == f"warning: {path} is damaged (its checksum is not the one recorded " \
-        "when it was written): not used, rebuilt from the run's inputs\n"
-    assert json.loads(r.stdout) == answers[0]
+    said = f"{path} is damaged (its checksum is not the one recorded when it was written): " \
+        "not used, rebuilt from the run's inputs"
+    assert r.stderr == f"warning: {said}\n"
+    doc = json.loads(r.stdout)
+    assert doc.pop("warnings") == [said]  # the JSON says it too
+    assert doc == answers[0]
 
 
 def test_a_copied_cache_is_checked_once_then_fast(clean, tmp_path, monkeypatch):

@@ -314,8 +314,12 @@ def test_a_run_that_cannot_be_written_still_answers(pair, reference, tmp_path, r
         monkeypatch.setattr(store, "_warned_unwritable", set())  # a new process each time
         r, said = _run(*command)
         assert r.exit_code == 0, r.output
-        assert json.loads(r.stdout) == reference[command[0]]  # computed in memory
-        _unwritable_warnings(said, run, reason)  # once, though cache and report both failed
+        doc = json.loads(r.stdout)
+        # once, though cache and report both failed; on stderr and in the JSON warnings
+        assert _unwritable_warnings(said, run, reason) == \
+            [w for w in doc["warnings"] if "cannot be written" in w]
+        doc["warnings"] = [w for w in doc["warnings"] if "cannot be written" not in w]
+        assert doc == reference[command[0]]  # computed in memory
     x, said = _run("export", run, "-o", tmp_path / "out", "--json", "-q")
     assert x.exit_code == 0, x.output  # outputs written: the report not updated is no failure
     assert sorted(os.listdir(tmp_path / "out")) == sorted(FIVE)
@@ -433,7 +437,9 @@ def test_a_real_full_disk_or_read_only_run(pair, reference, tmp_path, mode):
         assert done[name]["rc"] == 0, done[name]["stderr"]
         assert _warning_lines(done[name]["stderr"]) == [warning], done[name]["stderr"]
     for name in ("evaluate", "translate"):
-        assert json.loads(done[name]["stdout"]) == reference[name]
+        doc = json.loads(done[name]["stdout"])
+        assert doc["warnings"] == [warning[len("warning: "):]]  # in the JSON too
+        assert {**doc, "warnings": []} == reference[name]
     assert {n: (out / n).read_bytes() for n in FIVE} == reference["export"]
     # nothing partial in the run: its two files as they were, no cache entry, lock, temporary
     assert done["files"] == {n: (pair / "run" / n).read_bytes().hex()
