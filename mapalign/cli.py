@@ -9,12 +9,18 @@ import warnings
 
 import click
 
-from .backend import DEVICES
+from .cli_options import (CREATES, DEFAULT_RETRIEVAL, FITS, PRINTS, QUERIES, RECORDS,
+                          SEARCHES, device_option, encoding_errors_option, eval_vocab_option,
+                          export_vocab_option, force_option, format_option, json_option,
+                          k_option, mapping_option, moved_options, no_swap_check_option,
+                          normalize_option, null_draws_option, out_format_option,
+                          output_option, quiet_option, read_vocab_option, restarts_option,
+                          retrieval_methods, retrieval_option, scheduler_option, seed_option,
+                          strict_option, unsupervised_option, vectors_option, workers_option)
 from .cli_output import Command, Failure, Path, RunDir, exit_codes_epilog, input_file, warn
 from .errors import MissingExtraError, use_cli_flags
-from .loading import ENCODING_ERRORS, FORMATS, FormatError
+from .loading import FormatError
 from .mapping import METHODS
-from .normalize import parse_chain
 from .unsupervised import INITS
 from .unsupervised.adversarial import SCHEDULES
 
@@ -50,29 +56,6 @@ def _user_errors():
         yield
     except (FormatError, OSError, ValueError, MissingExtraError) as e:
         raise click.ClickException(str(e)) from None
-
-
-_no_swap_check = click.option(
-    "--no-swap-check", "allow_swapped", is_flag=True,
-    help="Go on with a dictionary (or vectors file) that does not match the run: one that "
-         "fits the languages far better swapped, or of which under 5% is in the vocabularies "
-         "(by default an error: swapped languages, or a file of other languages?).")
-_strict_run = click.option(
-    "--strict", is_flag=True,
-    help="Refuse (exit status 3) a run that failed its own quality check at fit: an "
-         "unsupervised fit that did not converge, a semi-supervised one whose held-out check "
-         "failed. Without it such a run is used, with a warning.")
-_device_option = click.option(
-    "--device", type=click.Choice(DEVICES), default=None,
-    help="Where to compute: cpu, gpu (CuPy) or auto (default: where the run was fitted).")
-
-
-def _chain(ctx, param, value):
-    try:
-        parse_chain(value)
-    except ValueError as e:
-        raise click.BadParameter(str(e))
-    return value
 
 
 def _rounds(ctx, param, value):
@@ -137,33 +120,16 @@ def _format_warning(message, category, filename, lineno, line=None):
     return f"warning: {message}\n"
 
 
-_moved = [click.option("--src", "src_path", type=input_file(),
-                       help="The source vectors, if they moved since the fit (checked "
-                            "against the recorded checksum)."),
-          click.option("--tgt", "tgt_path", type=input_file(),
-                       help="The target vectors, if they moved since the fit."),
-          click.option("--verify", is_flag=True,
-                       help="Check the inputs by their whole checksum (default: size and "
-                            "modification time, and only when they are read).")]
-
-
-def _moved_options(f):
-    for opt in reversed(_moved):
-        f = opt(f)
-    return f
-
-
-@main.command()
+@main.command(roles=(PRINTS, CREATES, FITS))
 @click.argument("src", type=input_file())
 @click.argument("tgt", type=input_file())
 @click.option("--dict", "dictionary", type=input_file(),
               help="Seed dictionary, 'source target' per line (MUSE format).")
-@click.option("--unsupervised", is_flag=True, help="Learn the mapping with no dictionary.")
+@unsupervised_option
 @click.option("--semi-supervised", is_flag=True,
               help="With --dict: self-learning started from its pairs (for 25-500 pairs), "
                    "seed pairs kept in every round, instead of fitting them alone.")
-@click.option("-o", "--out", "run_dir", required=True, type=Path(),
-              help="Run directory to write (RUN).")
+@output_option("run_dir", "Run directory to write (RUN).")
 @click.option("--method", type=click.Choice(METHODS), default="multistep", show_default=True,
               help="Supervised mapping method (see README: chosen by measurement on es-en, "
                    "zh-en and generated pairs).")
@@ -171,33 +137,20 @@ def _moved_options(f):
               help="Rounds of re-solving on mutual CSLS nearest neighbours: a number, or "
                    "'auto' (supervised: chosen on the least frequent 20% of the seed words; "
                    "unsupervised: 5).")
-@click.option("--normalize", default="unit,center,unit", show_default=True, callback=_chain,
-              help="Normalisation chain of unit, center.")
-@click.option("--max-vocab", type=click.IntRange(min=1), default=200000, show_default=True,
-              help="Read only the first N words of each file.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
-              help="Vector file format; auto detects it from the first bytes.")
-@click.option("--encoding-errors", type=click.Choice(ENCODING_ERRORS), default="strict",
-              show_default=True, help="What to do with words that are not valid UTF-8.")
-@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
-              help="Where to compute: cpu, gpu (CuPy), or auto (gpu when CuPy sees one).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of every random choice; recorded in the report.")
+@normalize_option
+@read_vocab_option
+@format_option
+@encoding_errors_option
+@device_option
+@seed_option
 @click.option("--init", type=click.Choice(INITS), default="similarity", show_default=True,
               help="Unsupervised initialisation.")
-@click.option("--restarts", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Unsupervised starts (seeds SEED, SEED+1, ...; with --init similarity "
-                   "also cycling through --similarity-vocab); the best criterion wins.")
+@restarts_option
 @click.option("--similarity-vocab", default="1000,2000,4000", show_default=True,
               help="Words the similarity initialisation describes, one value per restart "
                    "(cycled).")
-@click.option("--null-draws", type=click.IntRange(min=0), default=2, show_default=True,
-              help="Random starts put through the same procedure: the level a run must beat "
-                   "to count as converged (0: no test).")
-@click.option("--strict", is_flag=True,
-              help="Exit with status 3 when the run fails its own quality check: the "
-                   "unsupervised criterion says no convergence, or the semi-supervised "
-                   "held-out check fails.")
+@null_draws_option
+@strict_option
 @click.option("--adversarial", "adv_schedule", type=click.Choice(("auto",) + tuple(SCHEDULES)),
               default="auto", show_default=True,
               help="Schedule of --init adversarial: paper (Conneau et al., built for a GPU), "
@@ -212,11 +165,10 @@ def _moved_options(f):
 @click.option("--jobs", "n_jobs", type=click.IntRange(min=1),
               help="Unsupervised procedures run at once (default: one per CPU core, one on a "
                    "GPU); changes the time, not the result.")
-@click.option("--force", is_flag=True,
-              help="Overwrite an existing run, or write into a folder holding other files.")
-@_no_swap_check
-@click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr/stdout.")
+@force_option
+@no_swap_check_option
+@json_option
+@quiet_option
 def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, refine, normalize,
         max_vocab, fmt,
         encoding_errors, device, seed, init, restarts, similarity_vocab, null_draws, strict,
@@ -226,6 +178,7 @@ def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, re
     from .runs import fit_run
     from .store import run_verdict
 
+    device = device or "cpu"
     if bool(dictionary) == bool(unsupervised):
         raise click.UsageError("give --dict TRAIN or --unsupervised (exactly one)")
     if semi_supervised:
@@ -304,28 +257,25 @@ def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, re
     return report
 
 
-@main.command()
+@main.command(roles=(PRINTS, RECORDS, SEARCHES, QUERIES))
 @click.argument("run_dir", type=RunDir())
 @click.option("--dict", "dictionary", required=True, type=input_file(),
               help="Test dictionary, 'source target' per line.")
-@click.option("--eval-vocab", type=click.IntRange(min=1), default=200000, show_default=True,
-              help="Retrieve among the first N target words.")
-@click.option("--retrieval", type=click.Choice(["nn", "csls", "both"]), default="both",
-              show_default=True)
-@_device_option
-@_moved_options
-@_no_swap_check
-@_strict_run
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings.")
+@eval_vocab_option
+@retrieval_option
+@device_option
+@moved_options
+@no_swap_check_option
+@strict_option
+@json_option
+@quiet_option
 def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, src_path, tgt_path, verify,
              allow_swapped, strict, as_json, quiet):
     """Bilingual dictionary induction P@1/5/10 of RUN_DIR on a test dictionary."""
     from .runs import evaluate_run
 
-    methods = ("nn", "csls") if retrieval == "both" else (retrieval,)
     with _user_errors():
-        entry = evaluate_run(run_dir, dictionary, eval_vocab, methods, device,
+        entry = evaluate_run(run_dir, dictionary, eval_vocab, retrieval_methods(retrieval), device,
                              progress_factory=_progress_factory(quiet), src=src_path,
                              tgt=tgt_path, verify=verify, allow_swapped=allow_swapped)
     warn(entry["metrics"]["warnings"])
@@ -334,51 +284,50 @@ def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, src_path, tgt_p
     return entry["metrics"]
 
 
-@main.command()
+@main.command(roles=(PRINTS, CREATES, SEARCHES, QUERIES))
 @click.argument("run_dir", type=RunDir())
 @click.option("--dict", "dictionary", required=True, type=input_file(),
               help="Test dictionary.")
-@click.option("-o", "--out", "out_path", required=True, type=Path(dir_okay=False),
-              help="The HTML file to write.")
-@click.option("--eval-vocab", type=click.IntRange(min=1), default=200000, show_default=True)
-@click.option("--force", is_flag=True, help="Overwrite an existing file.")
-@_device_option
-@_moved_options
-@_no_swap_check
-@_strict_run
-@click.option("--json", "as_json", is_flag=True, help="Also print the numbers as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No warnings or summary on stderr.")
-def report(run_dir, dictionary, out_path, eval_vocab, force, device, src_path, tgt_path, verify,
-           allow_swapped, strict, as_json, quiet):
+@output_option("out_path", "The HTML file to write.", dir_okay=False)
+@eval_vocab_option
+@retrieval_option
+@force_option
+@device_option
+@moved_options
+@no_swap_check_option
+@strict_option
+@json_option
+@quiet_option
+def report(run_dir, dictionary, out_path, eval_vocab, retrieval, force, device, src_path,
+           tgt_path, verify, allow_swapped, strict, as_json, quiet):
     """A self-contained HTML page about RUN_DIR: precision by frequency band, refinement
     history, similarity of right and wrong translations, hubness, settings, timings."""
     from .report import build_report
 
     with _user_errors():
         numbers = build_report(run_dir, dictionary, out_path, eval_vocab, force, src_path,
-                               tgt_path, verify, device=device, allow_swapped=allow_swapped)
+                               tgt_path, verify, device=device, allow_swapped=allow_swapped,
+                               methods=retrieval_methods(retrieval))
     warn(numbers.get("warnings", []))
     if not quiet:
         click.echo(f"wrote {out_path}", err=True)
     return numbers
 
 
-@main.command()
+@main.command(roles=(PRINTS, SEARCHES, QUERIES))
 @click.argument("run_a", type=RunDir())
 @click.argument("run_b", type=RunDir())
 @click.option("--dict", "dictionary", required=True, type=input_file(),
               help="Test dictionary both runs are scored on.")
-@click.option("--retrieval", type=click.Choice(["nn", "csls"]), default="csls",
-              show_default=True)
-@click.option("-k", "k", type=click.Choice(["1", "5", "10"]), default="1", show_default=True,
-              help="Compare P@K.")
-@click.option("--eval-vocab", type=click.IntRange(min=1), default=200000, show_default=True)
-@_device_option
-@_moved_options
-@_no_swap_check
-@_strict_run
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars or warnings.")
+@retrieval_option
+@k_option
+@eval_vocab_option
+@device_option
+@moved_options
+@no_swap_check_option
+@strict_option
+@json_option
+@quiet_option
 def compare(run_a, run_b, dictionary, retrieval, k, eval_vocab, device, src_path, tgt_path,
             verify, allow_swapped, strict, as_json, quiet):
     """Is RUN_A better than RUN_B? P@K on the same source words, the difference with a 95%
@@ -386,7 +335,8 @@ def compare(run_a, run_b, dictionary, retrieval, k, eval_vocab, device, src_path
     from .runs import compare_runs
 
     with _user_errors():
-        out = compare_runs(run_a, run_b, dictionary, retrieval, f"p@{k}", eval_vocab,
+        out = compare_runs(run_a, run_b, dictionary, retrieval or DEFAULT_RETRIEVAL, f"p@{k}",
+                           eval_vocab,
                            progress_factory=_progress_factory(quiet), device=device,
                            src=src_path, tgt=tgt_path, verify=verify,
                            allow_swapped=allow_swapped)
@@ -402,40 +352,38 @@ def compare(run_a, run_b, dictionary, retrieval, k, eval_vocab, device, src_path
     return out
 
 
-@main.command()
+@main.command(roles=(PRINTS, CREATES, RECORDS, SEARCHES))
 @click.argument("run_dir", type=RunDir())
-@click.option("-o", "--out", "out_dir", required=True, type=Path(),
-              help="Folder to write the files into (created if missing).")
-@click.option("--vectors/--no-vectors", default=True, show_default=True,
-              help="Aligned src.vec and tgt.vec.")
-@click.option("--mapping/--no-mapping", default=True, show_default=True,
-              help="W_src.npy and W_tgt.npy.")
+@output_option("out_dir", "Folder to write the files into (created if missing).")
+@vectors_option
+@mapping_option
 @click.option("--dictionary/--no-dictionary", default=True, show_default=True,
               help="Induced dictionary.txt: 'source target score' lines.")
 @click.option("--dict-vocab", type=click.IntRange(min=1), default=15000, show_default=True,
               help="Induce the dictionary among the first N words of each side.")
 @click.option("--dict-mode", type=click.Choice(["mutual", "forward"]), default="mutual",
-              show_default=True, help="Mutual CSLS best matches, or every source word's best.")
-@click.option("--max-vocab", type=click.IntRange(min=1), default=None,
-              help="Export only the first N words of each side.")
-@click.option("--out-format", "vec_format", type=click.Choice(["text", "word2vec-binary"]),
-              default="text", show_default=True,
-              help="Aligned vectors as text .vec, or word2vec binary .bin (gensim's "
-                   "load_word2vec_format(..., binary=True) reads it).")
-@click.option("--force", is_flag=True, help="Overwrite existing files.")
-@_moved_options
-@_strict_run
-@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary.")
-def export(run_dir, out_dir, vectors, mapping, dictionary, dict_vocab, dict_mode, max_vocab,
-           vec_format, force, src_path, tgt_path, verify, strict, as_json, quiet):
+              show_default=True, help="Mutual best matches (by --retrieval), or every source "
+              "word's best.")
+@retrieval_option
+@device_option
+@export_vocab_option
+@out_format_option
+@force_option
+@moved_options
+@strict_option
+@json_option
+@quiet_option
+def export(run_dir, out_dir, vectors, mapping, dictionary, dict_vocab, dict_mode, retrieval,
+           device, max_vocab, vec_format, force, src_path, tgt_path, verify, strict, as_json,
+           quiet):
     """Write RUN_DIR's aligned vectors, mapping matrices and induced dictionary."""
     from .runs import export_run
 
     with _user_errors():
         entry = export_run(run_dir, out_dir, vectors, mapping, dictionary, dict_vocab,
                            dict_mode, max_vocab, force, progress_factory=_progress_factory(quiet),
-                           src=src_path, tgt=tgt_path, verify=verify, vec_format=vec_format)
+                           src=src_path, tgt=tgt_path, verify=verify, vec_format=vec_format,
+                           retrieval=retrieval or DEFAULT_RETRIEVAL, device=device)
     if not quiet and not as_json:
         click.echo(f"wrote {', '.join(entry['files'])} to {out_dir}")
     return entry
@@ -462,49 +410,31 @@ def _lang_pairs(values, what):
     return out
 
 
-_SCHEDULER_HELP = ("Where independent tasks (per-language maps, induced dictionaries, "
-                   "per-pair evaluations) run: in-process, 'local' (a Dask LocalCluster of "
-                   "--workers processes) or a Dask scheduler's address; needs "
-                   "mapalign[dask] unless in-process. Results do not depend on it.")
-
-
-@main.command("fit-multi")
+@main.command("fit-multi", roles=(PRINTS, CREATES, FITS))
 @click.argument("spaces", nargs=-1, required=True)
 @click.option("--dict", "dictionaries", multiple=True,
               help="A seed dictionary as A-B=PATH ('a-word b-word' lines); repeat for each.")
-@click.option("--unsupervised", is_flag=True,
-              help="No dictionary: each language mapped to the hub by the unsupervised "
-                   "aligner, then the joint step induces dictionaries between all pairs.")
+@unsupervised_option
 @click.option("--hub", default="en", show_default=True,
               help="The language whose space is the shared one.")
 @click.option("--method", type=click.Choice(["joint", "gpa", "hub"]), default="joint",
               show_default=True, help="hub: each language to the hub alone; gpa: all maps "
               "solved together on every dictionary; joint: gpa, then rounds of dictionaries "
               "induced between the languages without one.")
-@click.option("-o", "--out", "run_dir", required=True, type=Path(),
-              help="Run directory to write.")
-@click.option("--normalize", default="unit,center,unit", show_default=True, callback=_chain,
-              help="Normalisation chain of unit, center.")
-@click.option("--max-vocab", type=click.IntRange(min=1), default=200000, show_default=True,
-              help="Read only the first N words of each file.")
-@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
-              help="Where to compute.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the unsupervised starts; recorded in the report.")
-@click.option("--restarts", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Unsupervised starts per language.")
-@click.option("--null-draws", type=click.IntRange(min=0), default=2, show_default=True,
-              help="Random starts per language for the unsupervised convergence test.")
-@click.option("--strict", is_flag=True,
-              help="Exit with status 3 when a language's unsupervised map did not converge.")
-@click.option("--scheduler", default="in-process", show_default=True, help=_SCHEDULER_HELP)
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Worker processes of --scheduler local (default 2).")
-@click.option("--force", is_flag=True,
-              help="Overwrite an existing run, or write into a folder holding other files.")
-@_no_swap_check
-@click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")
+@output_option("run_dir", "Run directory to write.")
+@normalize_option
+@read_vocab_option
+@device_option
+@seed_option
+@restarts_option
+@null_draws_option
+@strict_option
+@scheduler_option
+@workers_option
+@force_option
+@no_swap_check_option
+@json_option
+@quiet_option
 def fit_multi(spaces, dictionaries, unsupervised, hub, method, run_dir, normalize, max_vocab,
               device, seed, restarts, null_draws, strict, scheduler, workers, force,
               allow_swapped, as_json, quiet):
@@ -521,8 +451,8 @@ def fit_multi(spaces, dictionaries, unsupervised, hub, method, run_dir, normaliz
     dicts = _lang_pairs(dictionaries, "A-B")
     with _user_errors():
         report = fit_multi_run(spaces, dicts, run_dir, method=method, hub=hub,
-                               normalize=normalize, max_vocab=max_vocab, device=device,
-                               unsupervised=unsupervised, seed=seed,
+                               normalize=normalize, max_vocab=max_vocab,
+                               device=device or "cpu", unsupervised=unsupervised, seed=seed,
                                unsupervised_options=dict(restarts=restarts,
                                                          null_draws=null_draws),
                                scheduler=scheduler, workers=workers, force=force,
@@ -548,20 +478,21 @@ def fit_multi(spaces, dictionaries, unsupervised, hub, method, run_dir, normaliz
     return report
 
 
-@main.command("evaluate-multi")
+@main.command("evaluate-multi", roles=(PRINTS, RECORDS, SEARCHES, QUERIES))
 @click.argument("run_dir", type=RunDir())
 @click.option("--dict", "dictionaries", multiple=True, required=True,
               help="A test dictionary as A-B=PATH; repeat for each directed pair.")
-@click.option("--eval-vocab", type=click.IntRange(min=1), default=200000, show_default=True)
-@click.option("--scheduler", default="in-process", show_default=True, help=_SCHEDULER_HELP)
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Worker processes of --scheduler local (default 2).")
-@_no_swap_check
-@_strict_run
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No warnings on stderr.")
-def evaluate_multi(run_dir, dictionaries, eval_vocab, scheduler, workers, allow_swapped, strict,
-                   as_json, quiet):
+@eval_vocab_option
+@retrieval_option
+@device_option
+@scheduler_option
+@workers_option
+@no_swap_check_option
+@strict_option
+@json_option
+@quiet_option
+def evaluate_multi(run_dir, dictionaries, eval_vocab, retrieval, device, scheduler, workers,
+                   allow_swapped, strict, as_json, quiet):
     """P@1/5/10 of every directed pair with a test dictionary, NN and CSLS, beside the figure
     of the hub-only maps."""
     from .runs import evaluate_multi_run
@@ -569,7 +500,8 @@ def evaluate_multi(run_dir, dictionaries, eval_vocab, scheduler, workers, allow_
     with _user_errors():
         out = evaluate_multi_run(run_dir, _lang_pairs(dictionaries, "A-B"), eval_vocab,
                                  scheduler=scheduler, workers=workers,
-                                 allow_swapped=allow_swapped)
+                                 allow_swapped=allow_swapped,
+                                 methods=retrieval_methods(retrieval), device=device)
     notes = sorted({w for res in out.values() for w in res["run"]["warnings"]})
     warn(notes)
     doc = {"pairs": out, "warnings": notes}
@@ -580,26 +512,21 @@ def evaluate_multi(run_dir, dictionaries, eval_vocab, scheduler, workers, allow_
         click.echo(format_table(res["run"]))
         h = res["hub_only"]
         click.echo("hub-only maps: " + ", ".join(f"{m.upper()} P@1 {h[m]['p@1']:.2f}"
-                                                 for m in ("nn", "csls")))
+                                                 for m in ("nn", "csls") if m in h))
     return doc
 
 
-@main.command("export-multi")
+@main.command("export-multi", roles=(PRINTS, CREATES))
 @click.argument("run_dir", type=RunDir())
-@click.option("-o", "--out", "out_dir", required=True, type=Path(),
-              help="Folder for one LANG.vec (or .bin) and W_LANG.npy per language.")
-@click.option("--vectors/--no-vectors", default=True, show_default=True,
-              help="Aligned LANG.vec files.")
-@click.option("--mapping/--no-mapping", default=True, show_default=True,
-              help="W_LANG.npy: each language's matrix into the shared space.")
-@click.option("--max-vocab", type=click.IntRange(min=1), default=None,
-              help="Export only the first N words of each language.")
-@click.option("--out-format", "vec_format", type=click.Choice(["text", "word2vec-binary"]),
-              default="text", show_default=True, help="Aligned vectors as .vec or .bin.")
-@click.option("--force", is_flag=True, help="Overwrite existing files.")
-@_strict_run
-@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress or summary.")
+@output_option("out_dir", "Folder for one LANG.vec (or .bin) and W_LANG.npy per language.")
+@vectors_option
+@mapping_option
+@export_vocab_option
+@out_format_option
+@force_option
+@strict_option
+@json_option
+@quiet_option
 def export_multi(run_dir, out_dir, vectors, mapping, max_vocab, vec_format, force, strict,
                  as_json, quiet):
     """Write each language of a multilingual run: aligned vectors and its matrix."""
@@ -614,32 +541,28 @@ def export_multi(run_dir, out_dir, vectors, mapping, max_vocab, vec_format, forc
     return entry
 
 
-@main.command()
+@main.command(roles=(PRINTS, CREATES))
 @click.argument("run_dir", type=RunDir())
 @click.argument("vectors", type=input_file())
-@click.option("-o", "--out", "out_path", required=True, type=Path(dir_okay=False),
-              help="Output vectors file.")
+@output_option("out_path", "Output vectors file.", dir_okay=False)
 @click.option("--side", type=click.Choice(["source", "target"]), default="source",
               show_default=True, help="Which language VECTORS are in.")
-@click.option("--format", "in_format", type=click.Choice(FORMATS), default="auto",
-              show_default=True, help="Format of VECTORS; auto detects it.")
-@click.option("--out-format", type=click.Choice(["text", "word2vec-binary"]),
-              default="text", show_default=True, help="Output format.")
-@click.option("--encoding-errors", type=click.Choice(ENCODING_ERRORS), default="strict",
-              show_default=True, help="What to do with words that are not valid UTF-8.")
-@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
-@_no_swap_check
-@_strict_run
-@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def apply(run_dir, vectors, out_path, side, in_format, out_format, encoding_errors, force,
+@format_option
+@out_format_option
+@encoding_errors_option
+@force_option
+@no_swap_check_option
+@strict_option
+@json_option
+@quiet_option
+def apply(run_dir, vectors, out_path, side, fmt, vec_format, encoding_errors, force,
           allow_swapped, strict, as_json, quiet):
     """Map every vector of VECTORS (any size, e.g. the full 2M-word file) with RUN_DIR's
     normalisation and matrix, streaming a block at a time."""
     from .runs import apply_run
 
     with _user_errors():
-        entry = apply_run(run_dir, vectors, out_path, side, out_format, in_format,
+        entry = apply_run(run_dir, vectors, out_path, side, vec_format, fmt,
                           encoding_errors, force, progress_factory=_progress_factory(quiet),
                           allow_swapped=allow_swapped)
     warn(entry["warnings"])
@@ -648,23 +571,20 @@ def apply(run_dir, vectors, out_path, side, in_format, out_format, encoding_erro
     return entry
 
 
-@main.command()
+@main.command(roles=(PRINTS, SEARCHES, QUERIES))
 @click.argument("run_dir", type=RunDir())
 @click.argument("words", nargs=-1, required=True)
-@click.option("-k", type=click.IntRange(min=1), default=5, show_default=True,
-              help="How many target words per source word.")
-@click.option("--retrieval", type=click.Choice(["nn", "csls"]), default="csls",
-              show_default=True, help="Nearest neighbour by cosine, or CSLS.")
-@click.option("--eval-vocab", type=click.IntRange(min=1), default=200000, show_default=True,
-              help="Retrieve among the first N target words.")
-@_device_option
-@_moved_options
+@k_option
+@retrieval_option
+@eval_vocab_option
+@device_option
+@moved_options
 @click.option("--from", "from_lang", default=None,
               help="Multilingual runs: the language of WORDS.")
 @click.option("--to", "to_lang", default=None, help="Multilingual runs: the language wanted.")
-@_strict_run
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@strict_option
+@json_option
+@quiet_option
 def translate(run_dir, words, k, retrieval, eval_vocab, device, src_path, tgt_path, verify,
               from_lang, to_lang, strict, as_json, quiet):
     """The K nearest target words of each source WORD. A word missing from the vocabulary is
@@ -672,6 +592,7 @@ def translate(run_dir, words, k, retrieval, eval_vocab, device, src_path, tgt_pa
     (fit-multi), from any language to any other: --from fr --to fi."""
     from .runs import translate_multi_run, translate_run
 
+    retrieval = retrieval or DEFAULT_RETRIEVAL
     with _user_errors():
         if os.path.exists(os.path.join(run_dir, "multi.npz")):
             if not from_lang or not to_lang:
@@ -701,15 +622,19 @@ def translate(run_dir, words, k, retrieval, eval_vocab, device, src_path, tgt_pa
     return doc
 
 
-@main.command()
+@main.command(roles=(PRINTS, CREATES, SEARCHES, QUERIES))
 @click.option("--data-dir", type=Path(file_okay=False), default=DEMO_DIR,
               show_default=True, help="Where the generated demo pair lives.")
-@click.option("-o", "--out", "run_dir", type=Path(file_okay=False), default=None,
-              help="Where to write the demo's runs (default: a new temporary directory; the "
-                   "repository is never written to).")
-@click.option("--json", "as_json", is_flag=True, help="Print both runs' metrics as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress; one line per run.")
-def demo(data_dir, run_dir, as_json, quiet):
+@output_option("run_dir", "Where to write the demo's runs (default: a new temporary "
+               "directory; the repository is never written to).", required=False,
+               file_okay=False)
+@retrieval_option
+@eval_vocab_option
+@device_option
+@force_option
+@json_option
+@quiet_option
+def demo(data_dir, run_dir, retrieval, eval_vocab, device, force, as_json, quiet):
     """Fit and evaluate on the embedded demo pair (generated by mapalign itself)."""
     from .runs import evaluate_run, fit_run
     from .mapping import load_run
@@ -729,9 +654,10 @@ def demo(data_dir, run_dir, as_json, quiet):
         for method in ("multistep", "procrustes"):
             out = os.path.join(run_dir, method)
             fit_run(paths["src.vec.gz"], paths["tgt.vec.gz"], out, paths["train.txt"],
-                    method=method, force=True, progress_factory=_progress_factory(True),
-                    echo=_echo_factory(quiet), argv=sys.argv)
-            entry = evaluate_run(out, paths["test.txt"])
+                    method=method, force=force, progress_factory=_progress_factory(True),
+                    echo=_echo_factory(quiet), argv=sys.argv, device=device or "cpu")
+            entry = evaluate_run(out, paths["test.txt"], eval_vocab,
+                                 retrieval_methods(retrieval), device)
             rounds = load_run(out)[1]["refine_choice"]["rounds"]
             doc["runs"][method] = dict(run_dir=os.path.abspath(out), refine_rounds=rounds,
                                        metrics=entry["metrics"])
@@ -743,7 +669,9 @@ def demo(data_dir, run_dir, as_json, quiet):
                            f"demo pair ({out})")
                 click.echo(format_table(entry["metrics"]))
             else:
-                click.echo(f"{method}: CSLS P@1 {entry['metrics']['csls']['p@1']:.2f}")
+                shown = retrieval or "csls"
+                click.echo(f"{method}: {shown.upper()} P@1 "
+                           f"{entry['metrics'][shown]['p@1']:.2f}")
     click.echo(f"runs written to {run_dir}", err=True)
     return doc
 

@@ -67,7 +67,15 @@ def _wants_json(args) -> bool:
 
 
 class Command(click.Command):
-    """Keeps the output contract (see the module's docstring) for the command it runs."""
+    """Keeps the output contract (see the module's docstring) for the command it runs.
+
+    ``roles``: what the command does, from :data:`mapalign.cli_options.ROLES` (it prints,
+    creates outputs, records into a run, searches, ...); each role brings its options, as
+    tests/test_option_vocabulary.py checks for every command."""
+
+    def __init__(self, *args, roles=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.roles = None if roles is None else frozenset(roles)
 
     def parse_args(self, ctx, args):
         as_json = _wants_json(args)

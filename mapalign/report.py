@@ -59,9 +59,14 @@ def _png(fig) -> str:
 
 def build_report(run_dir, dictionary, out_path, eval_vocab=200000, force=False,
                  src=None, tgt=None, verify=False, bands=4, device=None,
-                 allow_swapped=False) -> dict:
-    """Write the HTML page; returns what it shows, as numbers."""
+                 allow_swapped=False, methods=("nn", "csls")) -> dict:
+    """Write the HTML page; returns what it shows, as numbers. ``methods``: the retrievals
+    shown (``nn``, ``csls`` or both); the top-1 similarities are of the last one."""
     check_output_file(out_path, create=True)  # before any work
+    methods = tuple(m for m in ("nn", "csls") if m in methods)
+    if not methods:
+        raise ValueError("methods must hold 'nn', 'csls' or both")
+    top1 = methods[-1]
     plt = _plt()
     model, report = load_run(run_dir)
     check_inputs(report, src, tgt, verify)
@@ -72,16 +77,16 @@ def build_report(run_dir, dictionary, out_path, eval_vocab=200000, force=False,
     src_v = Embeddings(cache.words("source"), S, path=report["inputs"]["source"]["path"])
     tgt_v = Embeddings(cache.words("target"), T, path=report["inputs"]["target"]["path"])
     pairs = load_dictionary(dictionary)
-    r = cache.penalties(eval_vocab, 10)
-    metrics = evaluate_bdi(None, src_v, tgt_v, pairs, eval_vocab=eval_vocab, mapped=(S, T),
-                           r_target=r, return_hits=True,
+    r = cache.penalties(eval_vocab, 10) if "csls" in methods else None
+    metrics = evaluate_bdi(None, src_v, tgt_v, pairs, methods=methods, eval_vocab=eval_vocab,
+                           mapped=(S, T), r_target=r, return_hits=True,
                            device=device or report.get("device_used", "cpu"),
                            allow_swapped=allow_swapped)
     n_t = min(eval_vocab, len(T))
     Tn = np.asarray(T[:n_t])
     rows = np.array([src_v.index[w] for w in metrics["query_words"]])
     figures, numbers = [], {"metrics": {m: {k: v for k, v in metrics[m].items()}
-                                        for m in ("nn", "csls")},
+                                        for m in methods},
                             "dictionary": os.path.abspath(dictionary),
                             "warnings": metrics["warnings"]}
 
@@ -91,11 +96,12 @@ def build_report(run_dir, dictionary, out_path, eval_vocab=200000, force=False,
     labels = [f"ranks {edges[i]}-{edges[i + 1]}" for i in range(len(edges) - 1)]
     by_band = {m: [float(100 * np.mean(np.asarray(metrics["hits"][m]["p@1"])[band_of == b]))
                    if np.any(band_of == b) else 0.0 for b in range(len(labels))]
-               for m in ("nn", "csls")}
+               for m in methods}
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
     x = np.arange(len(labels))
-    for off, m in ((-0.2, "nn"), (0.2, "csls")):
-        ax.bar(x + off, by_band[m], 0.4, label=m.upper())
+    width = 0.8 / len(methods)
+    for n, m in enumerate(methods):
+        ax.bar(x + (n - (len(methods) - 1) / 2) * width, by_band[m], width, label=m.upper())
     ax.set_xticks(x, labels, fontsize=8)
     ax.set_ylabel("P@1 (%)")
     ax.set_title("P@1 by source-word frequency band (equal-count bands)")
@@ -138,20 +144,20 @@ def build_report(run_dir, dictionary, out_path, eval_vocab=200000, force=False,
     s_rows, t_rows, _ = index_pairs(pairs, src_v, tgt_v, tgt_limit=n_t)
     for i, j in zip(s_rows, t_rows):
         gold.setdefault(int(i), set()).add(int(j))
-    top, _ = nearest(Q, Tn, 1, "csls", 10, r_target=r)
+    top, _ = nearest(Q, Tn, 1, top1, 10, r_target=r)
     cos = np.sum(_unit(Q) * _unit(Tn[top[:, 0]]), axis=1)
     right = np.array([top[n, 0] in gold[int(q)] for n, q in enumerate(rows)])
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
     bins = np.linspace(np.floor(cos.min() * 10) / 10, 1, 30)
     ax.hist(cos[right], bins, alpha=0.6, label=f"right ({right.sum()})")
     ax.hist(cos[~right], bins, alpha=0.6, label=f"wrong ({(~right).sum()})")
-    ax.set_xlabel("cosine of the CSLS top-1 translation")
+    ax.set_xlabel(f"cosine of the {top1.upper()} top-1 translation")
     ax.set_ylabel("source words")
     _whole_numbers(ax.yaxis)
     ax.set_title("How sure the right and the wrong translations are")
     ax.legend()
     figures.append(("Similarity", _png(fig)))
-    numbers["top1_cosine"] = {"right_mean": float(cos[right].mean()) if right.any() else None,
+    numbers["top1_cosine"] = {"retrieval": top1, "right_mean": float(cos[right].mean()) if right.any() else None,
                               "wrong_mean": float(cos[~right].mean()) if (~right).any()
                               else None}
 
@@ -160,7 +166,7 @@ def build_report(run_dir, dictionary, out_path, eval_vocab=200000, force=False,
     Sq = np.asarray(S[:n_q])
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
     hub = {}
-    for m in ("nn", "csls"):
+    for m in methods:
         idx, _ = nearest(Sq, Tn, 1, m, 10, r_target=r if m == "csls" else None)
         counts = np.bincount(idx[:, 0], minlength=n_t)
         hub[m] = {"max": int(counts.max()), "targets_never_retrieved": int(np.sum(counts == 0)),
@@ -202,6 +208,8 @@ def _html(run_dir, report, metrics, figures, hub, dictionary="?") -> str:
     esc = html.escape
     rows = []
     for m in ("nn", "csls"):
+        if m not in metrics:
+            continue
         cells = "".join(f"<td>{metrics[m][k]:.2f}<br><small>{metrics[m]['ci95'][k][0]:.1f}"
                         f"&ndash;{metrics[m]['ci95'][k][1]:.1f}</small></td>"
                         for k in ("p@1", "p@5", "p@10"))

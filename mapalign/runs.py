@@ -158,7 +158,7 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
 
 def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"), device=None,
                  progress_factory=None, record=True, src=None, tgt=None,
-                 verify=False, return_hits=False, allow_swapped=False) -> dict:
+                 verify=False, return_hits=False, allow_swapped=False, ks=(1, 5, 10)) -> dict:
     """BDI precision of a run on a test dictionary; appended to the run's report. A reversed
     dictionary, or one of other languages, is an error (unless ``allow_swapped``), low
     coverage a warning in ``metrics["warnings"]`` (see
@@ -181,8 +181,8 @@ def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"),
         # penalties of the first eval_vocab targets from the first eval_vocab sources, as
         # evaluate_bdi would compute them, kept for the next command
         r = cache.penalties(eval_vocab, 10) if "csls" in methods else None
-        result = evaluate_bdi(None, src_v, tgt_v, pairs, methods=methods, eval_vocab=eval_vocab,
-                              device=device, mapped=(S, T), r_target=r,
+        result = evaluate_bdi(None, src_v, tgt_v, pairs, ks=ks, methods=methods,
+                              eval_vocab=eval_vocab, device=device, mapped=(S, T), r_target=r,
                               return_hits=return_hits, allow_swapped=allow_swapped)
     entry = dict(dictionary=file_info(pairs.path, pairs.digest), metrics=result,
                  timings_s=watch.seconds,
@@ -195,14 +195,23 @@ def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"),
 def compare_runs(run_a, run_b, dictionary, method="csls", k="p@1", eval_vocab=200000,
                  progress_factory=None, device=None, src=None, tgt=None, verify=False,
                  allow_swapped=False) -> dict:
-    """P@k of two runs on the same test dictionary, their difference with a 95% paired
-    bootstrap interval, and the exact McNemar test (see :func:`mapalign.evaluation.compare`)."""
+    """P@k of two runs on the same test dictionary (``k``: ``"p@K"`` for any K >= 1), their
+    difference with a 95% paired bootstrap interval, and the exact McNemar test (see
+    :func:`mapalign.evaluation.compare`)."""
     from .evaluation import compare
 
+    try:
+        K = int(str(k).removeprefix("p@"))
+        if K < 1:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"k must be 'p@K' with K >= 1, not {k!r}") from None
+    k = f"p@{K}"
     dictionary = load_dictionary(dictionary)  # read once (it may be a pipe)
     entries = [evaluate_run(r, dictionary, eval_vocab, (method,), device,
                             progress_factory=progress_factory, record=False, src=src, tgt=tgt,
-                            verify=verify, return_hits=True, allow_swapped=allow_swapped)
+                            verify=verify, return_hits=True, allow_swapped=allow_swapped,
+                            ks=(K,))
                for r in (run_a, run_b)]
     out = compare(entries[0]["metrics"], entries[1]["metrics"], method, k)
     out.update(run_a=os.path.abspath(run_a), run_b=os.path.abspath(run_b),
@@ -268,13 +277,20 @@ def apply_run(run_dir, vectors_path, out_path, side="source", out_format="text",
 
 def export_run(run_dir, out_dir, vectors=True, mapping=True, dictionary=True, dict_vocab=15000,
                dict_mode="mutual", max_vocab=None, force=False, progress_factory=None,
-               src=None, tgt=None, verify=False, vec_format="text") -> dict:
+               src=None, tgt=None, verify=False, vec_format="text", retrieval="csls",
+               device=None) -> dict:
     """Write aligned ``src.vec``/``tgt.vec``, ``W_src.npy``/``W_tgt.npy`` and the induced
     ``dictionary.txt`` (``source target score``) into ``out_dir``, as one set: an interrupted
-    export leaves ``out_dir`` as it was. The mapped vectors come from the run's cache."""
+    export leaves ``out_dir`` as it was. The mapped vectors come from the run's cache; the
+    dictionary is induced by ``retrieval`` (``nn`` or ``csls``) on ``device`` (default: where
+    the run was fitted)."""
     check_output_dir(out_dir)  # before the checksums and the work
+    if retrieval not in ("nn", "csls"):
+        raise ValueError(f"retrieval must be 'nn' or 'csls', not {retrieval!r}")
     model, report = load_run(run_dir)
     check_inputs(report, src, tgt, verify)
+    xp = get_xp(resolve_device(device or report.get("device_used", "cpu"))) if dictionary \
+        else None
     ext = "vec" if vec_format == "text" else "bin"
     vec_names = [f"src.{ext}", f"tgt.{ext}"]
     names = (vec_names if vectors else []) + \
@@ -303,12 +319,16 @@ def export_run(run_dir, out_dir, vectors=True, mapping=True, dictionary=True, di
             written.update(source_words=len(S[:max_vocab]), target_words=len(T[:max_vocab]))
         if dictionary:
             with progress_factory("inducing the dictionary", min(dict_vocab, len(S))) as bar:
-                entries = induce_entries(S[:dict_vocab], T[:dict_vocab], src_words, tgt_words,
-                                         dict_mode, progress=bar)
+                entries = induce_entries(to_device(np.asarray(S[:dict_vocab]), xp),
+                                         to_device(np.asarray(T[:dict_vocab]), xp),
+                                         src_words, tgt_words, dict_mode, retrieval,
+                                         progress=bar)
             write_dictionary(os.path.join(tmp, "dictionary.txt"), entries)
             written["dictionary_pairs"] = len(entries)
     entry = dict(out_dir=os.path.abspath(out_dir), files=names,
                  dict_vocab=dict_vocab, dict_mode=dict_mode, max_vocab=max_vocab, **written)
+    if dictionary:
+        entry["dict_retrieval"] = retrieval
     update_report(run_dir, "exports", entry, report["mapping"]["sha256"])
     return entry
 
@@ -425,7 +445,8 @@ def _multi_vocab(report, lang):
     return load_embeddings(path, s["max_vocab"], s["format"], s["encoding_errors"])
 
 
-def _evaluate_pair(item, *, mapped, words, eval_vocab, allow_swapped=False):
+def _evaluate_pair(item, *, mapped, words, eval_vocab, allow_swapped=False,
+                   methods=("nn", "csls"), device="cpu"):
     """One directed pair of a multilingual run, with its maps and with the hub maps alone (a
     task: see mapalign.scheduler)."""
     a, b, pairs = item
@@ -433,22 +454,24 @@ def _evaluate_pair(item, *, mapped, words, eval_vocab, allow_swapped=False):
     for hub_only in (False, True):
         S, T = mapped[(a, hub_only)], mapped[(b, hub_only)]
         res["hub_only" if hub_only else "run"] = evaluate_bdi(
-            None, Embeddings(words[a], S), Embeddings(words[b], T), pairs,
-            eval_vocab=eval_vocab, mapped=(S, T), allow_swapped=allow_swapped)
+            None, Embeddings(words[a], S), Embeddings(words[b], T), pairs, methods=methods,
+            eval_vocab=eval_vocab, mapped=(S, T), allow_swapped=allow_swapped, device=device)
     return res
 
 
 def evaluate_multi_run(run_dir, dictionaries: Dict[Tuple[str, str], str], eval_vocab=200000,
                        record=True, scheduler=None, workers=None,
-                       allow_swapped=False) -> dict:
-    """P@1/5/10 (NN and CSLS) of every directed pair with a test dictionary, with the hub-only
-    figure beside each pair; each language is mapped once, and the pairs are independent
-    tasks on ``scheduler``."""
+                       allow_swapped=False, methods=("nn", "csls"), device=None) -> dict:
+    """P@1/5/10 (by each of ``methods``, NN and CSLS by default) of every directed pair with
+    a test dictionary, with the hub-only figure beside each pair; each language is mapped
+    once, and the pairs are independent tasks on ``scheduler``, computing on ``device``
+    (default: where the run was fitted)."""
     from .multi import load_multi
     from .scheduler import check_scheduler, open_scheduler
 
     check_scheduler(scheduler, workers)
     model, report = load_multi(run_dir)
+    device = resolve_device(device or report.get("device_used", "cpu"))
     for a, b in dictionaries:
         for lang in (a, b):
             if lang not in model.languages_:
@@ -472,7 +495,8 @@ def evaluate_multi_run(run_dir, dictionaries: Dict[Tuple[str, str], str], eval_v
         where = sched.describe()
         results = sched.map(_evaluate_pair, items, mapped=sched.share(mapped),
                             words=sched.share(words), eval_vocab=eval_vocab,
-                            allow_swapped=allow_swapped)
+                            allow_swapped=allow_swapped, methods=tuple(methods),
+                            device=device)
     out = {}
     for ((a, b), path), res in zip(dictionaries.items(), results):
         if not res["run"].get("queries"):
