@@ -201,3 +201,161 @@ def test_roles_are_checked_by_kind():
     problems = _problems_of_roles([("new", new)])
     assert "new: fits, but has no --seed" in problems
     assert "new: has -o, but does not declare that it creates outputs" in problems
+
+
+# ---- the options act: what each new one changes (small generated data) ------------------
+
+import json  # noqa: E402
+
+import numpy as np  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+from mapalign import backend  # noqa: E402
+from mapalign.synthetic import make_family, make_pair, write_demo  # noqa: E402
+
+from conftest import write_inputs  # noqa: E402
+
+
+def _run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _json(r):
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+@pytest.fixture(scope="module")
+def d(tmp_path_factory):
+    """A supervised two-language run and a multilingual run of generated languages."""
+    d = tmp_path_factory.mktemp("vocab")
+    src, tgt, train, test = make_pair(n_words=400, dim=12, noise=0.3, seed=4)
+    write_inputs(d, {"src.vec": src, "tgt.vec": tgt}, {"train.txt": train, "test.txt": test})
+    spaces, dicts, _ = make_family(("aa", "bb", "hub"), n_words=300, dim=12, noise=0.2,
+                                   hub_noise=0.2, seed=3)
+    write_inputs(d, {f"{lang}.vec": e for lang, e in spaces.items()},
+                 {"aa-hub.txt": dicts[("aa", "hub")][:100],
+                  "bb-hub.txt": dicts[("bb", "hub")][:100], "aa-bb.txt": dicts[("aa", "bb")]})
+    assert _run("fit", d / "src.vec", d / "tgt.vec", "--dict", d / "train.txt", "-o",
+                d / "run", "--refine", "1", "-q").exit_code == 0
+    assert _run("fit-multi", *(f"{lang}={d / lang}.vec" for lang in ("aa", "bb", "hub")),
+                "--dict", f"aa-hub={d / 'aa-hub.txt'}", "--dict", f"bb-hub={d / 'bb-hub.txt'}",
+                "--hub", "hub", "-o", d / "multi", "-q").exit_code == 0
+    return d
+
+
+def _no_gpu():
+    return backend._cupy() is None
+
+
+def _dictionary(path):
+    rows = [line.split() for line in path.read_text().splitlines()]
+    return [(a, b, float(s)) for a, b, s in rows]
+
+
+def _vectors(path):
+    lines = path.read_text().splitlines()[1:]
+    return {ln.split()[0]: np.array(ln.split()[1:], dtype=np.float64) for ln in lines}
+
+
+def test_export_retrieval_chooses_how_the_dictionary_is_induced(d, tmp_path):
+    """--retrieval nn scores each pair by its cosine in the exported space; csls does not."""
+    out = {}
+    for m in ("nn", "csls"):
+        doc = _json(_run("export", d / "run", "-o", tmp_path / m, "--retrieval", m,
+                         "--dict-mode", "forward", "--no-mapping", "--json", "-q"))
+        assert doc["dict_retrieval"] == m
+        out[m] = _dictionary(tmp_path / m / "dictionary.txt")
+    S, T = _vectors(tmp_path / "nn" / "src.vec"), _vectors(tmp_path / "nn" / "tgt.vec")
+
+    def cos(a, b):
+        return S[a] @ T[b] / np.linalg.norm(S[a]) / np.linalg.norm(T[b])
+
+    assert all(abs(cos(a, b) - s) < 1e-4 for a, b, s in out["nn"])
+    assert sum(abs(cos(a, b) - s) > 1e-3 for a, b, s in out["csls"]) > len(out["csls"]) / 2
+    recorded = json.loads((d / "run" / "report.json").read_text())["exports"]
+    assert [e["dict_retrieval"] for e in recorded[-2:]] == ["nn", "csls"]
+
+
+def test_export_device_is_the_device_of_the_induction(d, tmp_path):
+    import strict_xp
+    from mapalign.runs import export_run
+
+    # through the library, on the strict stand-in for CuPy: the vectors go up, the same
+    # dictionary comes out
+    cpu = export_run(d / "run", tmp_path / "cpu", vectors=False, mapping=False)
+    strict_xp.reset()
+    export_run(d / "run", tmp_path / "strict", vectors=False, mapping=False, device="strict")
+    assert strict_xp.COUNTS["h2d"] >= 2
+    assert cpu["dictionary_pairs"] > 0
+    assert (tmp_path / "cpu" / "dictionary.txt").read_text() == \
+        (tmp_path / "strict" / "dictionary.txt").read_text()
+    # through the command line: --device gpu reaches it (refused where CuPy sees no GPU)
+    r = _run("export", d / "run", "-o", tmp_path / "gpu", "--no-vectors", "--device", "gpu")
+    if _no_gpu():
+        assert r.exit_code == 1 and "--device gpu" in r.output, r.output
+    else:
+        assert r.exit_code == 0, r.output
+        assert _dictionary(tmp_path / "gpu" / "dictionary.txt") == \
+            pytest.approx(_dictionary(tmp_path / "cpu" / "dictionary.txt"))
+
+
+def test_evaluate_multi_retrieval_and_device(d):
+    from mapalign.runs import evaluate_multi_run
+    import strict_xp
+
+    args = [d / "multi", "--dict", f"aa-bb={d / 'aa-bb.txt'}", "--json", "-q"]
+    both = _json(_run("evaluate-multi", *args))["pairs"]["aa-bb"]
+    nn = _json(_run("evaluate-multi", *args, "--retrieval", "nn"))["pairs"]["aa-bb"]
+    for part in ("run", "hub_only"):
+        assert {"nn", "csls"} <= set(both[part]) and "csls" not in nn[part]
+        assert nn[part]["nn"] == both[part]["nn"]
+    strict_xp.reset()
+    on = evaluate_multi_run(d / "multi", {("aa", "bb"): d / "aa-bb.txt"}, record=False,
+                            device="strict")
+    assert strict_xp.COUNTS["h2d"] > 0
+    assert on["aa-bb"]["run"]["csls"]["p@1"] == both["run"]["csls"]["p@1"]
+    r = _run("evaluate-multi", *args[:-2], "--device", "gpu")
+    assert (r.exit_code == 1 and "--device gpu" in r.output) if _no_gpu() else \
+        r.exit_code == 0, r.output
+
+
+def test_report_retrieval_chooses_what_the_page_measures(d, tmp_path):
+    both = _json(_run("report", d / "run", "--dict", d / "test.txt", "-o", tmp_path / "b.html",
+                      "--json", "-q"))
+    nn = _json(_run("report", d / "run", "--dict", d / "test.txt", "-o", tmp_path / "n.html",
+                    "--retrieval", "nn", "--json", "-q"))
+    assert set(both["metrics"]) == set(both["hubness"]) == {"nn", "csls"}
+    assert set(nn["metrics"]) == set(nn["hubness"]) == set(nn["p1_by_band"]) - {"labels"} \
+        == {"nn"}
+    assert nn["metrics"]["nn"] == both["metrics"]["nn"]
+    assert (both["top1_cosine"]["retrieval"], nn["top1_cosine"]["retrieval"]) == ("csls", "nn")
+    assert "CSLS" not in (tmp_path / "n.html").read_text().split("<h2>Settings")[0]
+
+
+def test_compare_k_is_any_whole_number(d):
+    args = [d / "run", d / "run", "--dict", d / "test.txt", "--json", "-q"]
+    evaluated = _json(_run("evaluate", d / "run", "--dict", d / "test.txt", "--json", "-q"))
+    at = {k: _json(_run("compare", *args, "-k", k)) for k in ("1", "3", "5")}
+    assert [at[k]["metric"] for k in at] == ["csls p@1", "csls p@3", "csls p@5"]
+    assert at["1"]["a"] == evaluated["csls"]["p@1"] and at["5"]["a"] == evaluated["csls"]["p@5"]
+    assert at["1"]["a"] <= at["3"]["a"] <= at["5"]["a"]
+    assert _json(_run("compare", *args))["metric"] == "csls p@1"  # -k's default for compare
+    assert _run("compare", *args, "-k", "0").exit_code == 2
+
+
+def test_translate_k_default(d):
+    word = (d / "test.txt").read_text().split()[0]
+    doc = _json(_run("translate", d / "run", word, "--json"))
+    assert len(doc["words"][word]["translations"]) == 5
+
+
+def test_demo_force_and_retrieval(d, tmp_path):
+    write_demo(tmp_path / "data", n_words=300, dim=12)
+    args = ["demo", "--data-dir", tmp_path / "data", "-o", tmp_path / "runs", "--json"]
+    first = _json(_run(*args, "--retrieval", "nn"))
+    assert all(set(r["metrics"]) >= {"nn"} and "csls" not in r["metrics"]
+               for r in first["runs"].values())
+    again = _run(*args)
+    assert again.exit_code == 1 and "--force" in again.output, again.output
+    assert {"nn", "csls"} <= set(_json(_run(*args, "--force"))["runs"]["multistep"]["metrics"])
