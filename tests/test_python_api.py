@@ -138,11 +138,11 @@ def _docstrings(tree):
 def test_library_messages_hold_no_command_line_flag():
     """A flag in a library message is wrong in Python: messages name options through
     mapalign.errors.option, which names the flag only under the command line. Every string
-    literal of the library (docstrings aside) but the command line's own module is read."""
+    literal of the library (docstrings aside) but the command line's own modules is read."""
     root = pathlib.Path(mapalign.__file__).parent
     found = []
     for path in sorted(root.rglob("*.py")):
-        if path.name in ("cli.py", "cli_output.py") and path.parent == root:
+        if path.name in ("cli.py", "cli_output.py", "cli_options.py") and path.parent == root:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         docs = {id(d) for d in _docstrings(tree)}
