@@ -157,7 +157,8 @@ def build_report(run_dir, dictionary, out_path, eval_vocab=200000, force=False,
     ax.set_title("How sure the right and the wrong translations are")
     ax.legend()
     figures.append(("Similarity", _png(fig)))
-    numbers["top1_cosine"] = {"retrieval": top1, "right_mean": float(cos[right].mean()) if right.any() else None,
+    numbers["top1_cosine"] = {"retrieval": top1,
+                              "right_mean": float(cos[right].mean()) if right.any() else None,
                               "wrong_mean": float(cos[~right].mean()) if (~right).any()
                               else None}
 
