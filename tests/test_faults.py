@@ -327,6 +327,15 @@ def test_a_run_that_cannot_be_written_still_answers(pair, reference, tmp_path, r
     a, said = _run("apply", run, pair / "src.vec", "-o", tmp_path / "applied.vec", "-q")
     assert a.exit_code == 0, a.output
     assert (tmp_path / "applied.vec").read_bytes() == reference["apply"]
+    shutil.copytree(pair / "run", tmp_path / "other")
+    for command in (("compare", run, tmp_path / "other", "--dict", pair / "test.txt", "--json"),
+                    ("report", run, "--dict", pair / "test.txt", "-o",
+                     tmp_path / "report.html", "-q")):
+        monkeypatch.setattr(store, "_warned_unwritable", set())
+        r, said = _run(*command)
+        assert r.exit_code == 0, (command[0], r.output)
+        _unwritable_warnings(said, run, reason)
+    assert (tmp_path / "report.html").stat().st_size > 10000
     assert _snapshot(run) == before  # nothing partial: no temporary file, no lock, no entry
     monkeypatch.undo()  # the disk has room again: the next command writes what it can
     r, said = _run("evaluate", run, "--dict", pair / "test.txt", "--json", "-q")
