@@ -293,6 +293,15 @@ def test_evaluate_reads_a_fifo_dictionary_and_fit_multi_refuses_fifo_vectors(pai
     assert f"Error: {silent} is a FIFO (a pipe): mapalign re-reads" in r.stderr
 
 
+def test_report_reads_a_fifo_dictionary(pair, tmp_path):
+    pytest.importorskip("matplotlib")
+    fifo = _fifo(tmp_path)
+    _writer(fifo, (pair / "train.txt").read_bytes())
+    r = _cli("report", pair / "run", "--dict", fifo, "-o", tmp_path / "r.html", "-q")
+    assert r.returncode == 0, r.stderr
+    assert "P@1" in (tmp_path / "r.html").read_text()
+
+
 def test_an_empty_fifo_says_so(pair, tmp_path):
     fifo = _fifo(tmp_path)
     _writer(fifo, b"")
