@@ -89,6 +89,34 @@ def format_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def format_quality(q: dict) -> str:
+    """The dictionary-free quality of one run (or one pair), in a few lines."""
+    lo, hi = q["criterion_ci95"]
+    ci = f", 95% CI {lo:.4f}-{hi:.4f}" if lo is not None else ""
+    h = q.get("hubness_detail") or {}
+    return "\n".join([
+        f"criterion ({q['measure']}) {q['criterion']:.4f}{ci}, over {q['words']} frequent "
+        f"source words and {q['targets']} targets",
+        f"reference (random orthogonal maps) {q['reference']:.4f}: the criterion is "
+        f"{q['above_reference']:+.4f} above it",
+        f"round trip {q['round_trip']:.3f} (share of the words whose translation translates "
+        "back to them)",
+        f"hubness {q['hubness']:.3f} (share of the queries taken by the 1% most retrieved "
+        f"targets; skew {h.get('skew', float('nan')):.2f})",
+        f"verdict: {q['verdict']}"])
+
+
+def _need_dict(*names):
+    """Options of this command that act only on a test dictionary, given without --dict: a
+    usage error naming them."""
+    ctx = click.get_current_context()
+    given = [max(p.opts, key=len) for p in ctx.command.params if p.name in names and
+             ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE]
+    if given:
+        raise click.UsageError(f"{', '.join(given)}: only with --dict (without a dictionary "
+                               "the command measures the run's dictionary-free quality)")
+
+
 class _Group(click.Group):
     """Every command is a :class:`~mapalign.cli_output.Command` (the output contract). Ctrl-C ends a command with status 130 (128 + SIGINT), as shells expect, instead of
     click's 'Aborted!' and status 1. Outputs are written atomically, so nothing is left
@@ -259,8 +287,10 @@ def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, re
 
 @main.command(roles=(PRINTS, RECORDS, SEARCHES, QUERIES))
 @click.argument("run_dir", type=RunDir())
-@click.option("--dict", "dictionary", required=True, type=input_file(),
-              help="Test dictionary, 'source target' per line.")
+@click.option("--dict", "dictionary", type=input_file(),
+              help="Test dictionary, 'source target' per line. Without it: the run's quality "
+                   "measured with no dictionary (criterion against random maps, round trip, "
+                   "hubness, verdict), recorded in its report.")
 @eval_vocab_option
 @retrieval_option
 @device_option
@@ -271,9 +301,20 @@ def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, re
 @quiet_option
 def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, src_path, tgt_path, verify,
              allow_swapped, strict, as_json, quiet):
-    """Bilingual dictionary induction P@1/5/10 of RUN_DIR on a test dictionary."""
+    """Bilingual dictionary induction P@1/5/10 of RUN_DIR on a test dictionary; without
+    --dict, its quality measured with no dictionary."""
     from .runs import evaluate_run
 
+    if dictionary is None:
+        from .quality import evaluate_unsupervised_run
+
+        _need_dict("eval_vocab", "retrieval", "allow_swapped")
+        with _user_errors():
+            result = evaluate_unsupervised_run(run_dir, src=src_path, tgt=tgt_path,
+                                               verify=verify, device=device)
+        if not as_json:
+            click.echo(format_quality(result))
+        return result
     with _user_errors():
         entry = evaluate_run(run_dir, dictionary, eval_vocab, retrieval_methods(retrieval), device,
                              progress_factory=_progress_factory(quiet), src=src_path,
@@ -286,8 +327,9 @@ def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, src_path, tgt_p
 
 @main.command(roles=(PRINTS, CREATES, SEARCHES, QUERIES))
 @click.argument("run_dir", type=RunDir())
-@click.option("--dict", "dictionary", required=True, type=input_file(),
-              help="Test dictionary.")
+@click.option("--dict", "dictionary", type=input_file(),
+              help="Test dictionary. Without it: the dictionary-free page (criterion against "
+                   "random maps, round trip, hubness).")
 @output_option("out_path", "The HTML file to write.", dir_okay=False)
 @eval_vocab_option
 @retrieval_option
@@ -302,12 +344,18 @@ def report(run_dir, dictionary, out_path, eval_vocab, retrieval, force, device, 
            tgt_path, verify, allow_swapped, strict, as_json, quiet):
     """A self-contained HTML page about RUN_DIR: precision by frequency band, refinement
     history, similarity of right and wrong translations, hubness, settings, timings."""
-    from .report import build_report
+    from .report import build_blind_report, build_report
 
+    if dictionary is None:
+        _need_dict("eval_vocab", "retrieval", "allow_swapped")
     with _user_errors():
-        numbers = build_report(run_dir, dictionary, out_path, eval_vocab, force, src_path,
-                               tgt_path, verify, device=device, allow_swapped=allow_swapped,
-                               methods=retrieval_methods(retrieval))
+        if dictionary is None:
+            numbers = build_blind_report(run_dir, out_path, force, src_path, tgt_path, verify,
+                                         device=device)
+        else:
+            numbers = build_report(run_dir, dictionary, out_path, eval_vocab, force, src_path,
+                                   tgt_path, verify, device=device, allow_swapped=allow_swapped,
+                                   methods=retrieval_methods(retrieval))
     warn(numbers.get("warnings", []))
     if not quiet:
         click.echo(f"wrote {out_path}", err=True)
@@ -317,8 +365,9 @@ def report(run_dir, dictionary, out_path, eval_vocab, retrieval, force, device, 
 @main.command(roles=(PRINTS, SEARCHES, QUERIES))
 @click.argument("run_a", type=RunDir())
 @click.argument("run_b", type=RunDir())
-@click.option("--dict", "dictionary", required=True, type=input_file(),
-              help="Test dictionary both runs are scored on.")
+@click.option("--dict", "dictionary", type=input_file(),
+              help="Test dictionary both runs are scored on. Without it: their dictionary-free "
+                   "criteria on the frequent source words both can query.")
 @retrieval_option
 @k_option
 @eval_vocab_option
@@ -331,9 +380,28 @@ def report(run_dir, dictionary, out_path, eval_vocab, retrieval, force, device, 
 def compare(run_a, run_b, dictionary, retrieval, k, eval_vocab, device, src_path, tgt_path,
             verify, allow_swapped, strict, as_json, quiet):
     """Is RUN_A better than RUN_B? P@K on the same source words, the difference with a 95%
-    paired bootstrap interval, and the exact McNemar test."""
+    paired bootstrap interval, and the exact McNemar test. Without --dict: the difference of
+    their dictionary-free criteria, with a paired bootstrap interval, and the run it
+    prefers."""
     from .runs import compare_runs
 
+    if dictionary is None:
+        from .quality import compare_unsupervised_runs
+
+        _need_dict("retrieval", "k", "eval_vocab", "allow_swapped")
+        with _user_errors():
+            out = compare_unsupervised_runs(run_a, run_b, src=src_path, tgt=tgt_path,
+                                            verify=verify, device=device)
+        if not as_json:
+            lo, hi = out["difference_ci95"]
+            which = {"a": f"prefers A ({run_a})", "b": f"prefers B ({run_b})"}.get(
+                out["prefers"], "no preference: the interval holds 0")
+            click.echo(f"{out['measure']} on the {out['words']} frequent source words both "
+                       f"runs can query: A {out['a']:.4f}, B {out['b']:.4f} (references "
+                       f"{out['reference_a']:.4f}, {out['reference_b']:.4f})\n"
+                       f"difference A - B {out['difference']:+.4f} (95% CI {lo:+.4f} to "
+                       f"{hi:+.4f}): {which}\nA: {out['verdict_a']}\nB: {out['verdict_b']}")
+        return out
     with _user_errors():
         out = compare_runs(run_a, run_b, dictionary, retrieval or DEFAULT_RETRIEVAL, f"p@{k}",
                            eval_vocab,
@@ -480,8 +548,9 @@ def fit_multi(spaces, dictionaries, unsupervised, hub, method, run_dir, normaliz
 
 @main.command("evaluate-multi", roles=(PRINTS, RECORDS, SEARCHES, QUERIES))
 @click.argument("run_dir", type=RunDir())
-@click.option("--dict", "dictionaries", multiple=True, required=True,
-              help="A test dictionary as A-B=PATH; repeat for each directed pair.")
+@click.option("--dict", "dictionaries", multiple=True,
+              help="A test dictionary as A-B=PATH; repeat for each directed pair. Without "
+                   "any: every directed pair's quality measured with no dictionary.")
 @eval_vocab_option
 @retrieval_option
 @device_option
@@ -494,9 +563,19 @@ def fit_multi(spaces, dictionaries, unsupervised, hub, method, run_dir, normaliz
 def evaluate_multi(run_dir, dictionaries, eval_vocab, retrieval, device, scheduler, workers,
                    allow_swapped, strict, as_json, quiet):
     """P@1/5/10 of every directed pair with a test dictionary, NN and CSLS, beside the figure
-    of the hub-only maps."""
+    of the hub-only maps; without --dict, every directed pair's dictionary-free quality."""
     from .runs import evaluate_multi_run
 
+    if not dictionaries:
+        from .quality import evaluate_unsupervised_multi_run
+
+        _need_dict("eval_vocab", "retrieval", "scheduler", "workers", "allow_swapped")
+        with _user_errors():
+            out = evaluate_unsupervised_multi_run(run_dir, device=device)
+        if not as_json:
+            for pair, q in out.items():
+                click.echo(f"== {pair}\n{format_quality(q)}")
+        return {"pairs": out}
     with _user_errors():
         out = evaluate_multi_run(run_dir, _lang_pairs(dictionaries, "A-B"), eval_vocab,
                                  scheduler=scheduler, workers=workers,

@@ -21,6 +21,8 @@ cosine, CSLS margins, z-scores and the round-trip rate) and behind the verdict's
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .backend import asnumpy, get_array_module, get_xp, to_device
@@ -102,11 +104,11 @@ def hubness(fwd, n_targets: int) -> dict:
     """How unevenly the queries' translations spread over the targets: the skewness of each
     target's retrieval count, and the share of the queries taken by the 1% most retrieved
     targets (1% when every target is retrieved equally often)."""
-    from scipy.stats import skew
-
     counts = np.bincount(np.asarray(fwd), minlength=n_targets).astype(np.float64)
     top = max(1, int(np.ceil(0.01 * n_targets)))
-    return {"skew": float(skew(counts)) if counts.std() > 0 else 0.0,
+    dev = counts - counts.mean()
+    m2 = np.mean(dev ** 2)  # the sample skewness m3 / m2^1.5 (scipy.stats.skew's default)
+    return {"skew": float(np.mean(dev ** 3) / m2 ** 1.5) if m2 > 0 else 0.0,
             "top1pct_share": float(np.sort(counts)[::-1][:top].sum() / max(len(fwd), 1)),
             "targets_retrieved": int(np.count_nonzero(counts)), "targets": int(n_targets)}
 
@@ -152,19 +154,22 @@ def verdict(criterion: float, ci95, ref: float) -> str:
 
 def assess(S, T, X, Z, *, csls_k: int = 10, reference_draws: int = REFERENCE_DRAWS,
            n_boot: int = 2000, seed: int = 0, budget: int = DEFAULT_BUDGET,
-           return_words: bool = False) -> dict:
+           return_words: bool = False, ref: dict = None) -> dict:
     """The dictionary-free evaluation of mapped words ``S``/``T`` (the run's space) whose common
     -space versions are ``X``/``Z``: criterion with a bootstrap interval over the words,
-    reference level, round trip, hubness, verdict (see :func:`evaluate_unsupervised`)."""
+    reference level, round trip, hubness, verdict (see :func:`evaluate_unsupervised`).
+    ``ref``: the reference of these ``X``/``Z`` already computed (:func:`reference`)."""
     m = measures(S, T, X, Z, csls_k, budget)
     per_word = m["isometric"]
     crit = float(per_word.mean())
     ci = [None if v is None else v / 100 for v in bootstrap_ci(per_word, n_boot, seed)]
-    ref = reference(X, Z, reference_draws, seed, csls_k, budget)
+    if ref is None:
+        ref = reference(X, Z, reference_draws, seed, csls_k, budget)
     out = {"measure": MEASURE, "criterion": crit, "criterion_ci95": ci,
            "reference": ref["mean"], "reference_detail": ref,
            "above_reference": crit - ref["mean"],
-           "round_trip": float(m["round_trip"].mean()), "hubness": m["hubness"],
+           "round_trip": float(m["round_trip"].mean()),
+           "hubness": m["hubness"]["top1pct_share"], "hubness_detail": m["hubness"],
            "space_cosine": float(m["space_cosine"].mean()),
            "verdict": verdict(crit, ci, ref["mean"]),
            "words": int(len(per_word)), "targets": int(T.shape[0]), "csls_k": csls_k,
@@ -172,27 +177,34 @@ def assess(S, T, X, Z, *, csls_k: int = 10, reference_draws: int = REFERENCE_DRA
                          "unit": "source words"}}
     if return_words:
         out["per_word"] = per_word.tolist()
+        out["translations"] = m["fwd"].tolist()
     return out
 
 
 def evaluate_unsupervised(model, src, tgt, n: int = N_WORDS, csls_k: int = 10,
                           reference_draws: int = REFERENCE_DRAWS, n_boot: int = 2000,
                           seed: int = 0, device: str = "cpu", budget: int = DEFAULT_BUDGET,
-                          return_words: bool = False) -> dict:
+                          return_words: bool = False, mapped=None, ref: dict = None) -> dict:
     """How good a fitted two-language mapping is, without a dictionary.
 
     Over the ``n`` most frequent source words and their CSLS translations among the ``n``
     most frequent target words: ``criterion`` (isometric agreement, see the module's text)
     with a 95% bootstrap interval over the words (``criterion_ci95``, seeded), ``reference``
     (the criterion of random orthogonal maps for this pair), ``round_trip`` (share of words
-    whose translation translates back to them), ``hubness`` (skew of the targets' retrieval
-    counts, share of the queries taken by the 1% most retrieved targets), ``space_cosine``
-    (the unsupervised fit's criterion: mean cosine in the run's space) and a ``verdict``."""
+    whose translation translates back to them), ``hubness`` (the share of the queries taken
+    by the 1% most retrieved targets; ``hubness_detail`` adds the skew of the targets'
+    retrieval counts), ``space_cosine`` (the unsupervised fit's criterion: mean cosine in the
+    run's space) and a ``verdict``. ``mapped``: the first ``n`` words of each side already
+    mapped (a run's cache: the same values, row for row); ``ref``: the reference of this pair
+    already computed (it depends on the inputs alone, not on the mapping)."""
     xp = get_xp(device)
-    S, T = model.mapped(src, tgt, n, n, device)
+    if mapped is None:
+        S, T = model.mapped(src, tgt, n, n, device)
+    else:
+        S, T = (to_device(np.asarray(M[:n]), xp) for M in mapped)
     X, Z = _common_space(src.vectors, n, xp), _common_space(tgt.vectors, n, xp)
     return assess(S, T, X, Z, csls_k=csls_k, reference_draws=reference_draws, n_boot=n_boot,
-                  seed=seed, budget=budget, return_words=return_words)
+                  seed=seed, budget=budget, return_words=return_words, ref=ref)
 
 
 def compare_unsupervised(a: dict, b: dict, words_a, words_b, n_boot: int = 2000,
@@ -233,8 +245,10 @@ def _first_words(info: dict, settings: dict, what: str, n: int, moved=None, chec
         hint = _hint(what) if what in ("source", "target") else ""
         path = checked_input(info, what, moved, False, hint)
     limit = settings.get("max_vocab")
-    return load_embeddings(path, min(n, limit) if limit else n, settings["format"],
-                           settings["encoding_errors"])
+    with warnings.catch_warnings():  # what the fit said of these words: in its report
+        warnings.simplefilter("ignore")
+        return load_embeddings(path, min(n, limit) if limit else n, settings["format"],
+                               settings["encoding_errors"])
 
 
 def _now() -> str:
@@ -243,13 +257,37 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+def _recorded_reference(report: dict, q, words: int, targets: int, seed: int,
+                        csls_k: int = 10, draws: int = REFERENCE_DRAWS):
+    """The reference a fit recorded (``q``: its quality entry in ``report``), where it is the
+    one these settings would compute: the same version, measure, words, seed and draws (it
+    depends on the inputs' first words alone, which are checked to be the run's); else
+    None."""
+    from . import __version__
+
+    ref = q.get("reference_detail") if isinstance(q, dict) else None
+    if not isinstance(ref, dict) or report.get("mapalign_version") != __version__:
+        return None
+    same = (q.get("measure"), q.get("words"), q.get("targets"), q.get("csls_k"),
+            ref.get("seed"), len(ref.get("draws") or ()), ref.get("maps")) == \
+        (MEASURE, words, targets, csls_k, seed, draws, "random orthogonal")
+    return ref if same else None
+
+
 def evaluate_unsupervised_run(run_dir, n: int = N_WORDS, record: bool = True, src=None,
                               tgt=None, verify: bool = False, device=None,
-                              return_words: bool = False, seed: int = 0) -> dict:
-    """:func:`evaluate_unsupervised` of a two-language run directory (its inputs' first ``n``
-    words are read again, checked to be the run's; ``src``/``tgt`` name them where they have
-    moved); appended to the run's report (``evaluations``, with no dictionary) when
-    ``record``."""
+                              return_words: bool = False, seed: int = 0,
+                              reuse_reference: bool = True) -> dict:
+    """:func:`evaluate_unsupervised` of a two-language run directory; appended to the run's
+    report (``evaluations``, with no dictionary) when ``record``.
+
+    Only the inputs' first ``n`` words are read again (checked to be the run's;
+    ``src``/``tgt`` name them where they have moved); their mapped vectors come from the run's
+    cache where it holds them (the same values), and the reference from what the fit recorded
+    where it is the one these settings compute (``reuse_reference``; it does not depend on the
+    mapping): ``reference_recorded`` says which."""
+    from .backend import resolve_device
+    from .cache import RunCache
     from .mapping import load_run
     from .store import check_inputs, update_report
 
@@ -258,53 +296,82 @@ def evaluate_unsupervised_run(run_dir, n: int = N_WORDS, record: bool = True, sr
     s = report["settings"]
     words = [_first_words(report["inputs"][side], s, side, n, moved, checked=True)
              for side, moved in (("source", src), ("target", tgt))]
-    result = evaluate_unsupervised(model, words[0], words[1], n=n, seed=seed,
-                                   device=device or report.get("device_used", "cpu"),
-                                   return_words=return_words)
+    cache, mapped = RunCache(run_dir, report, verify), None
+    if cache.has_vectors() and all(cache.words(side)[:len(e)] == list(e.words)
+                                   for side, e in zip(("source", "target"), words)):
+        mapped = tuple(cache.vectors(side)[:len(e)]
+                       for side, e in zip(("source", "target"), words))
+    ref = _recorded_reference(report, report.get("quality"), min(n, len(words[0])),
+                              min(n, len(words[1])), seed) if reuse_reference else None
+    result = evaluate_unsupervised(
+        model, words[0], words[1], n=n, seed=seed, return_words=return_words, mapped=mapped,
+        device=resolve_device(device or report.get("device_used", "cpu")), ref=ref)
+    result["reference_recorded"] = ref is not None
     if record:
         update_report(run_dir, "evaluations", {
-            "dictionary": None, "quality": {k: v for k, v in result.items() if k != "per_word"},
-            "created": _now()})
+            "dictionary": None, "created": _now(),
+            "quality": {k: v for k, v in result.items()
+                        if k not in ("per_word", "translations")}},
+            report["mapping"]["sha256"])
     if return_words:
         result["source_words"] = words[0].words[:result["words"]]
+        result["target_words"] = words[1].words[:result["targets"]]
     return result
 
 
 def compare_unsupervised_runs(run_a, run_b, n: int = N_WORDS, n_boot: int = 2000,
-                              seed: int = 0, src=None, tgt=None, verify=False) -> dict:
+                              seed: int = 0, src=None, tgt=None, verify=False,
+                              device=None) -> dict:
     """Two runs compared without a dictionary: the difference of their criteria over the
     frequent source words both can query, with a paired bootstrap interval, and the run it
     prefers (see :func:`compare_unsupervised`)."""
     import os
 
     ev = [evaluate_unsupervised_run(r, n, record=False, src=src, tgt=tgt, verify=verify,
-                                    return_words=True, seed=seed) for r in (run_a, run_b)]
+                                    return_words=True, seed=seed, device=device)
+          for r in (run_a, run_b)]
     out = compare_unsupervised(ev[0], ev[1], ev[0]["source_words"], ev[1]["source_words"],
                                n_boot, seed)
-    out.update(run_a=os.path.abspath(run_a), run_b=os.path.abspath(run_b),
+    runs = {"a": os.path.abspath(run_a), "b": os.path.abspath(run_b)}
+    out.update(run_a=runs["a"], run_b=runs["b"], preferred_run=runs.get(out["prefers"]),
                verdict_a=ev[0]["verdict"], verdict_b=ev[1]["verdict"])
     return out
 
 
 def evaluate_unsupervised_multi(model, spaces: dict, pairs=None, n: int = N_WORDS,
-                                seed: int = 0, **kw) -> dict:
+                                seed: int = 0, refs: dict = None, device: str = "cpu",
+                                **kw) -> dict:
     """:func:`assess` of each directed pair (``pairs``: ``[(a, b), ...]``, default every
     ordered pair) of a fitted :class:`~mapalign.multi.MultiAligner`; ``spaces``: each
-    language's :class:`~mapalign.loading.Embeddings` (its first ``n`` words are used)."""
+    language's :class:`~mapalign.loading.Embeddings` as read (raw vectors: its first ``n``
+    words are used); ``refs``: references already computed, by ``"a-b"``."""
     import itertools
 
-    langs = list(spaces)
+    langs = sorted({x for p in pairs for x in p}) if pairs else list(spaces)
     pairs = pairs or list(itertools.permutations(langs, 2))
-    mapped = {lang: model.transform(lang, spaces[lang].vectors[:n]) for lang in langs}
-    common = {lang: _common_space(spaces[lang].vectors, n, np) for lang in langs}
-    return {f"{a}-{b}": assess(mapped[a], mapped[b], common[a], common[b], seed=seed, **kw)
+    xp = get_xp(device)
+    mapped = {lang: to_device(model.transform(lang, spaces[lang].vectors[:n]), xp)
+              for lang in langs}
+    common = {lang: _common_space(spaces[lang].vectors, n, xp) for lang in langs}
+    refs = refs or {}
+    return {f"{a}-{b}": assess(mapped[a], mapped[b], common[a], common[b], seed=seed,
+                               ref=refs.get(f"{a}-{b}"), **kw)
             for a, b in pairs}
 
 
+def hub_pairs(model) -> list:
+    """The pairs a multilingual fit records the criterion of: each language to the hub."""
+    return [(lang, model.hub) for lang in model.languages_ if lang != model.hub]
+
+
 def evaluate_unsupervised_multi_run(run_dir, pairs=None, n: int = N_WORDS,
-                                    record: bool = True, seed: int = 0) -> dict:
+                                    record: bool = True, seed: int = 0,
+                                    reuse_reference: bool = True, device=None) -> dict:
     """:func:`evaluate_unsupervised_multi` of a multilingual run directory (each language's
-    first ``n`` words read again); every directed pair unless ``pairs`` names some."""
+    first ``n`` words read again, checked to be the run's); every directed pair unless
+    ``pairs`` names some. The references the fit recorded (each language to the hub) are
+    reused where they are the ones these settings compute (see
+    :func:`evaluate_unsupervised_run`)."""
     from .multi import load_multi
     from .store import update_report
 
@@ -315,8 +382,24 @@ def evaluate_unsupervised_multi_run(run_dir, pairs=None, n: int = N_WORDS,
             raise ValueError(f"{lang!r} is not in the run ({', '.join(model.languages_)})")
     spaces = {lang: _first_words(report["inputs"][lang], report["settings"], lang, n)
               for lang in langs}
-    out = evaluate_unsupervised_multi(model, spaces, pairs, n, seed)
+    recorded = (report.get("multi") or {}).get("quality") or {}
+    refs = {}
+    if reuse_reference and isinstance(recorded, dict):
+        for key, q in recorded.items():
+            a, _, b = key.partition("-")
+            if a in spaces and b in spaces:
+                refs[key] = _recorded_reference(report, q, min(n, len(spaces[a])),
+                                                min(n, len(spaces[b])), seed)
+    from .backend import resolve_device
+
+    out = evaluate_unsupervised_multi(model, spaces, pairs, n, seed,
+                                      {k: v for k, v in refs.items() if v},
+                                      resolve_device(device or report.get("device_used",
+                                                                          "cpu")))
+    for key, res in out.items():
+        res["reference_recorded"] = refs.get(key) is not None
     if record:
         update_report(run_dir, "evaluations", {"dictionaries": None, "quality": out,
-                                               "created": _now()})
+                                               "created": _now()},
+                      report["mapping"]["sha256"])
     return out

@@ -205,6 +205,93 @@ def _epochs_table(restart: dict) -> str:
             f"{rows}</table>")
 
 
+_STYLE = """<style>
+body { font-family: sans-serif; max-width: 1300px; margin: 1.5em auto; padding: 0 1em;
+color: #222; }
+h1 { font-size: 1.4em; } table { border-collapse: collapse; margin: .5em 0; }
+td, th { border: 1px solid #ccc; padding: .3em .6em; text-align: right; vertical-align: top; }
+.grid { display: grid; grid-template-columns: repeat(2, 1fr); gap: 1em; }
+figure { margin: 0; } figcaption { font-weight: bold; margin-bottom: .3em; }
+img { max-width: 100%; } pre { background: #f6f6f6; padding: .5em; font-size: .8em;
+overflow-x: auto; max-height: 20em; font-size: .9em; }
+</style>"""
+
+
+def build_blind_report(run_dir, out_path, force=False, src=None, tgt=None, verify=False,
+                       device=None) -> dict:
+    """The page of a run without a test dictionary (:mod:`mapalign.quality`): the criterion
+    of each frequent source word against the reference of random maps, the round trip and
+    hubness. Returns what it shows, as numbers."""
+    from .quality import GOOD, USABLE, evaluate_unsupervised_run
+
+    check_output_file(out_path, create=True)  # before any work
+    plt = _plt()
+    q = evaluate_unsupervised_run(run_dir, record=False, src=src, tgt=tgt, verify=verify,
+                                  device=device, return_words=True)
+    report = load_run(run_dir)[1]
+    ref, figures = q["reference"], []
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    ax.hist(q["per_word"], bins=40, alpha=0.7, label=f"{q['words']} source words")
+    ax.axvline(q["criterion"], color="C1", label=f"criterion (mean) {q['criterion']:.3f}")
+    ax.axvline(ref, color="k", ls="--", label=f"random maps {ref:.3f}")
+    for level, what in ((USABLE, "partial"), (GOOD, "good")):
+        ax.axvline(ref + level, color="grey", ls=":", label=f"{what} from {ref + level:.2f}")
+    ax.set_xlabel("cosine of the word's translation under a map fitted on the other words")
+    ax.set_ylabel("source words")
+    ax.set_title("Criterion against random maps")
+    ax.legend(fontsize=7)
+    figures.append(("Criterion", _png(fig)))
+    counts = np.bincount(q["translations"], minlength=q["targets"])
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    ks = np.arange(1, counts.max() + 1)
+    ax.plot(ks, [np.sum(counts >= k) for k in ks], label=f"CSLS (max {counts.max()})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("retrieved as top-1 at least k times")
+    ax.set_ylabel("target words")
+    ax.set_title(f"Hubness over the {q['words']} most frequent source words")
+    ax.legend()
+    figures.append(("Hubness", _png(fig)))
+    top = [(q["target_words"][j], int(counts[j])) for j in np.argsort(-counts)[:5]]
+    numbers = {k: v for k, v in q.items()
+               if k not in ("per_word", "translations", "source_words", "target_words")}
+    numbers["most_retrieved"] = top
+    esc = html.escape
+    lo, hi = q["criterion_ci95"]
+    h = q["hubness_detail"]
+    rows = [("criterion (" + q["measure"] + ")", f"{q['criterion']:.4f}" + (
+                f" <small>(95% CI {lo:.4f}&ndash;{hi:.4f})</small>" if lo is not None else "")),
+            ("random orthogonal maps (reference)",
+             f"{ref:.4f} <small>(draws {', '.join(f'{v:.4f}' for v in q['reference_detail']['draws'])})</small>"),
+            ("above the reference", f"{q['above_reference']:+.4f}"),
+            ("round trip", f"{q['round_trip']:.3f}"),
+            ("queries taken by the 1% most retrieved targets", f"{q['hubness']:.3f} "
+             f"<small>(skew {h['skew']:.2f}; {h['targets_retrieved']} of {h['targets']} "
+             "targets retrieved)</small>"),
+            ("most retrieved", esc(", ".join(f"{w} ({c})" for w, c in top)))]
+    table = "".join(f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    figs = "".join(f'<figure><figcaption>{esc(t)}</figcaption><img alt="{esc(t)}" '
+                   f'src="{uri}"></figure>' for t, uri in figures)
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>mapalign report: {esc(str(run_dir))}</title>
+{_STYLE}</head><body>
+<h1>mapalign run {esc(os.path.abspath(str(run_dir)))}, without a test dictionary</h1>
+<p>{esc(report.get('inputs', {}).get('source', {}).get('path', '?'))} &rarr;
+{esc(report.get('inputs', {}).get('target', {}).get('path', '?'))}</p>
+<p><b>Verdict:</b> {esc(q['verdict'])}</p>
+<table>{table}</table>
+<p>Over the {q['words']} most frequent source words and their CSLS translations among the
+{q['targets']} most frequent target words. The thresholds of the verdict are provisional
+(docs/results.md).</p>
+<div class="grid">{figs}</div>
+<h2>Settings</h2><pre>{esc(json.dumps(report.get('settings', {}), indent=1, default=str))}</pre>
+</body></html>
+"""
+    with atomic_file(out_path, "wb", overwrite=force) as f:
+        f.write(page.encode("utf-8"))
+    return numbers
+
+
 def _html(run_dir, report, metrics, figures, hub, dictionary="?") -> str:
     esc = html.escape
     rows = []
@@ -238,16 +325,7 @@ def _html(run_dir, report, metrics, figures, hub, dictionary="?") -> str:
                    f'src="{uri}"></figure>' for t, uri in figures)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>mapalign report: {esc(str(run_dir))}</title>
-<style>
-body {{ font-family: sans-serif; max-width: 1300px; margin: 1.5em auto; padding: 0 1em;
-color: #222; }}
-h1 {{ font-size: 1.4em; }} table {{ border-collapse: collapse; margin: .5em 0; }}
-td, th {{ border: 1px solid #ccc; padding: .3em .6em; text-align: right; vertical-align: top; }}
-.grid {{ display: grid; grid-template-columns: repeat(2, 1fr); gap: 1em; }}
-figure {{ margin: 0; }} figcaption {{ font-weight: bold; margin-bottom: .3em; }}
-img {{ max-width: 100%; }} pre {{ background: #f6f6f6; padding: .5em; font-size: .8em;
-overflow-x: auto; max-height: 20em; font-size: .9em; }}
-</style></head><body>
+{_STYLE}</head><body>
 <h1>mapalign run {esc(os.path.abspath(str(run_dir)))}</h1>
 <p>{esc(report.get('inputs', {}).get('source', {}).get('path', '?'))} &rarr;
 {esc(report.get('inputs', {}).get('target', {}).get('path', '?'))};

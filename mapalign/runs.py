@@ -419,15 +419,27 @@ def fit_multi_run(spaces: Dict[str, str], dictionaries: Dict[Tuple[str, str], st
                              workers=workers, copy=False)
         with watch("fit"), collect_warnings(warned, echo):
             model.fit(loaded, pairs, progress=echo, allow_swapped=allow_swapped)
+        sizes = {lang: dict(words=len(e), dim=e.dim) for lang, e in loaded.items()}
+        del loaded  # normalised in place by the fit
+        with watch("quality"):  # each language to the hub: its dictionary-free criterion
+            from .quality import N_WORDS, evaluate_unsupervised_multi, hub_pairs
+
+            n = min(N_WORDS, max_vocab) if max_vocab else N_WORDS
+            with warnings.catch_warnings():  # said at the first reading
+                warnings.simplefilter("ignore")
+                first = {lang: load_embeddings(path, n, fmt, encoding_errors)
+                         for lang, path in spaces.items()}
+            quality = evaluate_unsupervised_multi(model, first, hub_pairs(model), n)
+            del first
         report = _new_report(
-            argv, {lang: dict(file_info(p), words=len(loaded[lang]), dim=loaded[lang].dim)
-                   for lang, p in spaces.items()},
+            argv, {lang: dict(file_info(p), **sizes[lang]) for lang, p in spaces.items()},
             dict(max_vocab=max_vocab, format=fmt, encoding_errors=encoding_errors,
                  **model.get_params()), model.device_, watch, warned,
             dictionaries={f"{a}-{b}": file_info(p, pairs[(a, b)].digest)
                           for (a, b), p in dictionaries.items()},
             model=model_info(model))
         report.update(model.report_())
+        report["multi"]["quality"] = quality
         target.check_unchanged()  # never replace a run that appeared meanwhile
         save_multi(run_dir, model, report)
         return report

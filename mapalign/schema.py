@@ -32,6 +32,11 @@ TYPES = {  # name: (what a message calls it, test)
 FILE = {"path": "str", "bytes": "int", "mtime_ns?": "int", "sha256": "str", "words?": "int",
         "dim?": "int"}  # an input as recorded (mapalign.store.file_info)
 
+# the dictionary-free quality a fit records (mapalign.quality: its reference is reused)
+QUALITY = {"measure?": "str", "words?": "int", "targets?": "int", "csls_k?": "int",
+           "reference_detail?": {"mean": "number", "draws": ["number"], "seed": "int|null",
+                                 "maps": "str"}}
+
 # every run directory: a fit's, fit-multi's, or a model saved from Python
 RUN = {
     "mapping": {"file": "str", "sha256": "str"},
@@ -54,7 +59,8 @@ RUN = {
     "warnings?": ["str"],
     "heldout_check?": {"p@1?": "number|null", "words?": "int|null"},
     "seed_dictionary?": {"pairs?": "int", "pairs_used?": "int", "pairs_oov?": "int"},
-    "multi?": {"hub_fits?": {"*": {"converged?": "bool|null"}},
+    "quality?": QUALITY,
+    "multi?": {"hub_fits?": {"*": {"converged?": "bool|null"}}, "quality?": {"*": QUALITY},
                "seed_dictionaries?": {"*": {"pairs?": "int", "pairs_used?": "int",
                                             "pairs_oov?": "int"}}},
 }
