@@ -18,6 +18,8 @@ subprocess so that its peak RSS (ru_maxrss) is its own.
                                                  # zeros through a pipe) beside normal runs
     python scripts/bench.py --only blind --pairs es-en,zh-en,fr-en,fi-en   # dictionary-free
                                                  # measures against test P@1, graded runs
+    python scripts/bench.py --only blind-cost    # evaluate without --dict against with it,
+                                                 # same generated 200k x 300 run
     python scripts/bench.py --only cache         # a repeated translate at 200k x 300: the
                                                  # cache checked by size+time vs whole sha256
 
@@ -553,6 +555,52 @@ def e2e(args, rows):
         _progress(rows[-1])
 
 
+def blind_cost(args, rows):
+    """``evaluate RUN`` without a dictionary against ``evaluate RUN --dict TEST`` on the same
+    run of a generated args.n x args.dim pair (the e2e stage's), each command in its own
+    process, timed inside it: the first of each before the run's cache exists, then again
+    with it; R measured between the commands."""
+    import statistics
+    import tempfile
+
+    from mapalign.export import write_vec
+    from mapalign.synthetic import make_pair
+
+    folder = tempfile.mkdtemp(prefix="mapalign-blind-cost-", dir=args.out)
+    src, tgt, train, test = make_pair(n_words=args.n, dim=args.dim, noise=0.3, seed=1,
+                                      extra_target=0.0, clusters=200)
+    p = lambda name: os.path.join(folder, name)  # noqa: E731
+    write_vec(p("s.vec"), src.words, src.vectors)
+    write_vec(p("t.vec"), tgt.words, tgt.vectors)
+    for name, pairs in (("train", train[:5000]), ("test", test[:1500])):
+        with open(p(name), "w") as f:
+            f.writelines(f"{a} {b}\n" for a, b in pairs)
+    del src, tgt
+    run = p("run")
+    fit = run_stage("cli", ["--cli", "fit", p("s.vec"), p("t.vec"), "--dict", p("train"),
+                            "-o", run, "-q", "--method", "procrustes", "--refine", "0"])
+    rows.append(dict(stage=f"blind cost {args.n}x{args.dim}: fit (procrustes, 0 rounds; "
+                           "records the quality)", device="cpu", **fit))
+    _progress(rows[-1])
+    with open(os.path.join(run, "report.json")) as f:
+        rows[-1]["fit_quality_s"] = json.load(f)["timings_s"]["quality"]
+    R = [reference_matmul_s()]
+    blind, with_dict = ["evaluate", run, "-q"], ["evaluate", run, "--dict", p("test"), "-q"]
+    first = len(rows)
+    for label, cmd in (("evaluate without a dictionary (no cache yet)", blind),
+                       ("evaluate --dict (1st: builds the cache and the penalties)", with_dict),
+                       ("evaluate without a dictionary (cache present)", blind),
+                       ("evaluate --dict (2nd: from the cache)", with_dict)):
+        r = run_stage("cli", ["--cli"] + cmd)
+        R.append(reference_matmul_s())
+        rows.append(dict(stage=f"blind cost {args.n}x{args.dim}: {label}", device="cpu", **r))
+        _progress(rows[-1])
+    for r in rows[first:]:
+        r["R_s"] = statistics.median(R)
+        r["R_all_s"] = R
+        r["in_R"] = r["seconds"] / r["R_s"]
+
+
 # ------------------------------------------------------------ quality without a dictionary
 BLIND_PAIRS = ("es-en", "zh-en", "fr-en", "fi-en")
 BLIND_MEASURES = ("isometric", "isometric_in_sample", "space_cosine", "csls_margin", "z_score",
@@ -725,7 +773,7 @@ def main():
     ap.add_argument("--only", choices=["supervised", "unsupervised", "unsupervised-large", "semi",
                                        "retrieval", "passes",
                                        "e2e", "multi", "family", "write", "hostile",
-                                       "blind", "cache"])
+                                       "blind", "blind-cost", "cache"])
     ap.add_argument("--langs", type=int, default=8, help="languages of the generated family")
     ap.add_argument("--family-n", type=int, default=50000, help="words per family language")
     ap.add_argument("--workers", type=int, default=2, help="Dask workers of the family stage")
@@ -818,6 +866,9 @@ def main():
     if args.only in (None, "e2e"):
         os.makedirs(args.out, exist_ok=True)
         e2e(args, rows)
+    if args.only in (None, "blind-cost"):
+        os.makedirs(args.out, exist_ok=True)
+        blind_cost(args, rows)
     if args.only in (None, "cache"):
         os.makedirs(args.out, exist_ok=True)
         cache(args, rows)
