@@ -96,14 +96,19 @@ SCENARIOS = {
         ("done", [d / "run", "--dict", d / "test.txt"], 0),
         ("not a run", [d / "empty", "--dict", d / "test.txt"], 1),
         ("a folder as dictionary", [d / "run", "--dict", d / "empty"], 1),
+        ("no dictionary", [d / "run"], 0),
+        ("no dictionary, an option of --dict", [d / "run", "--eval-vocab", "5"], 2),
+        ("no dictionary, a multilingual run", [d / "multi"], 1),
     ],
     "report": lambda d: [
         ("done", [d / "run", "--dict", d / "test.txt", "-o", OUT], 0),
         ("not a run", [d / "empty", "--dict", d / "test.txt", "-o", OUT], 1),
+        ("no dictionary", [d / "run", "-o", OUT], 0),
     ],
     "compare": lambda d: [
         ("done", [d / "run", d / "run", "--dict", d / "test.txt"], 0),
         ("no such run", [d / "run", d / "nope", "--dict", d / "test.txt"], 1),
+        ("no dictionary", [d / "run", d / "bad"], 0),
     ],
     "export": lambda d: [
         ("done", [d / "run", "-o", OUT, "--no-vectors"], 0),
@@ -121,6 +126,8 @@ SCENARIOS = {
     "evaluate-multi": lambda d: [
         ("done", [d / "multi", "--dict", f"aa-bb={d / 'aa-bb.txt'}"], 0),
         ("a two-language run", [d / "run", "--dict", f"aa-bb={d / 'aa-bb.txt'}"], 1),
+        ("no dictionary", [d / "multi"], 0),
+        ("no dictionary, a two-language run", [d / "run"], 1),
     ],
     "export-multi": lambda d: [
         ("done", [d / "multi", "-o", OUT, "--no-vectors"], 0),
@@ -215,6 +222,9 @@ def test_exit_codes_are_in_the_help():
 # every command that reads a run: its arguments, given the fixture's folder and the run
 RUN_CASES = {
     "evaluate": lambda d, run: [run, "--dict", d / "test.txt"],
+    "evaluate (no dictionary)": lambda d, run: [run],
+    "compare (no dictionary)": lambda d, run: [d / "run", run],
+    "evaluate-multi (no dictionary)": lambda d, run: [run],
     "report": lambda d, run: [run, "--dict", d / "test.txt", "-o", OUT],
     "compare": lambda d, run: [d / "run", run, "--dict", d / "test.txt"],
     "export": lambda d, run: [run, "-o", OUT, "--no-vectors"],
@@ -224,7 +234,8 @@ RUN_CASES = {
     "evaluate-multi": lambda d, run: [run, "--dict", f"aa-bb={d / 'aa-bb.txt'}"],
     "export-multi": lambda d, run: [run, "-o", OUT, "--no-vectors"],
 }
-MULTI = {"translate (multilingual)", "evaluate-multi", "export-multi"}
+MULTI = {"translate (multilingual)", "evaluate-multi", "export-multi",
+         "evaluate-multi (no dictionary)"}
 
 
 def test_every_command_that_reads_a_run_is_in_the_table_and_has_strict():

@@ -32,8 +32,9 @@ def runs(pair, tmp_path_factory):
     src, tgt, train, _ = pair
     folder = tmp_path_factory.mktemp("quality")
     p = write_inputs(folder, {"s.vec": src, "t.vec": tgt},
-                     {"good.txt": train, "bad.txt": _noisy(train, tgt, 0.9, 1)})
-    out = {}
+                     {"good.txt": train, "bad.txt": _noisy(train, tgt, 0.9, 1),
+                      "test.txt": pair[3]})
+    out = {"test": str(p["test.txt"])}
     for name in ("good", "bad"):
         out[name] = str(folder / name)
         fit_run(str(p["s.vec"]), str(p["t.vec"]), out[name], str(p[name + ".txt"]),
@@ -116,3 +117,140 @@ def test_evaluation_recorded_in_the_run_and_multi_pairs(runs, pair):
     out = quality.evaluate_unsupervised_multi(model, spaces)
     assert sorted(out) == ["aa-bb", "aa-hub", "bb-aa", "bb-hub", "hub-aa", "hub-bb"]
     assert all(v["criterion"] > v["reference"] + 0.05 for v in out.values())
+
+
+# ------------------------------------------------------------------ the commands, no --dict
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from mapalign.cli import main
+
+    try:
+        runner = CliRunner(mix_stderr=False)  # click < 8.2
+    except TypeError:
+        runner = CliRunner()
+    return runner.invoke(main, [str(a) for a in args])
+
+
+NUMERIC = ("criterion", "reference", "round_trip", "hubness")
+
+
+def _numeric_and_verdict(q):
+    assert all(isinstance(q[k], float) for k in NUMERIC), q
+    assert isinstance(q["verdict"], str) and q["verdict"]
+
+
+def test_evaluate_without_dict_recomputes_what_the_fit_recorded(runs, monkeypatch):
+    """`evaluate RUN` (no --dict) gives the fit's recorded criterion, reference, round trip
+    and hubness; the reference recomputed gives the same as the one the fit recorded (which
+    evaluate reuses); with the run's cache built by `evaluate --dict`, the mapped words come
+    from it (mapping them again would fail here) and the numbers stay the same; the
+    dictionary evaluation's numbers do not change."""
+    from mapalign.mapping import Mapping
+
+    run = runs["good"]
+    with open(f"{run}/report.json") as f:
+        recorded = json.load(f)["quality"]
+    r = _cli("evaluate", run, "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    _numeric_and_verdict(doc)
+    assert doc["warnings"] == [] and doc["reference_recorded"] is True
+    for key in (*NUMERIC, "criterion_ci95", "verdict"):
+        assert doc[key] == recorded[key], key
+    again = quality.evaluate_unsupervised_run(run, record=False, reuse_reference=False)
+    assert again["reference_recorded"] is False
+    assert again["reference_detail"] == recorded["reference_detail"]
+    with open(f"{run}/report.json") as f:
+        entry = json.load(f)["evaluations"][-1]
+    assert entry["dictionary"] is None and entry["quality"]["criterion"] == doc["criterion"]
+
+    test = runs["test"]
+    first = json.loads(_cli("evaluate", run, "--dict", test, "--json").stdout)
+    monkeypatch.setattr(Mapping, "mapped", lambda *a, **k: pytest.fail("mapped again"))
+    cached = quality.evaluate_unsupervised_run(run, record=False)
+    for key in (*NUMERIC, "criterion_ci95"):
+        assert cached[key] == recorded[key], key
+    second = json.loads(_cli("evaluate", run, "--dict", test, "--json").stdout)
+    assert first == second
+
+
+def test_the_recorded_reference_is_reused_only_where_it_applies(runs, monkeypatch):
+    monkeypatch.setattr(quality, "reference", lambda *a, **k: pytest.fail("recomputed"))
+    assert quality.evaluate_unsupervised_run(runs["good"], record=False)["reference_recorded"]
+    with pytest.raises(pytest.fail.Exception):  # another seed: another reference
+        quality.evaluate_unsupervised_run(runs["good"], record=False, seed=1)
+    with pytest.raises(pytest.fail.Exception):  # other words
+        quality.evaluate_unsupervised_run(runs["good"], record=False, n=500)
+
+
+def test_compare_without_dict_on_the_command_line(runs):
+    r = _cli("compare", runs["bad"], runs["good"], "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["prefers"] == "b" and doc["preferred_run"] == runs["good"]
+    assert doc["difference_ci95"][1] < 0 and doc["warnings"] == []
+    r = _cli("compare", runs["good"], runs["bad"])
+    assert r.exit_code == 0 and f"prefers A ({runs['good']})" in r.stdout, r.output
+    r = _cli("compare", runs["good"], runs["good"], "--json")  # the same run: no preference
+    assert json.loads(r.stdout)["prefers"] is None
+
+
+def test_options_of_a_dictionary_evaluation_without_dict_are_a_usage_error(runs):
+    for args in (["evaluate", runs["good"], "--eval-vocab", "10"],
+                 ["compare", runs["good"], runs["bad"], "-k", "5"]):
+        r = _cli(*args)
+        assert r.exit_code == 2 and "only with --dict" in r.stderr, r.output
+
+
+@pytest.fixture(scope="module")
+def multi_run(tmp_path_factory):
+    from mapalign.synthetic import make_family
+
+    d = tmp_path_factory.mktemp("quality-multi")
+    spaces, dicts, _ = make_family(("aa", "bb", "hub"), n_words=400, dim=12, noise=0.2,
+                                   hub_noise=0.2, seed=3)
+    p = write_inputs(d, {f"{lang}.vec": e for lang, e in spaces.items()},
+                     {f"{a}-{b}.txt": dicts[(a, b)][:150] for a, b in dicts if b == "hub"})
+    r = _cli("fit-multi", *(f"{lang}={p[lang + '.vec']}" for lang in spaces), "--hub", "hub",
+             *(x for a in ("aa", "bb") for x in ("--dict", f"{a}-hub={p[a + '-hub.txt']}")),
+             "-o", d / "multi", "-q")
+    assert r.exit_code == 0, r.output
+    return str(d / "multi")
+
+
+def test_evaluate_multi_without_dict_measures_every_directed_pair(multi_run):
+    """Each directed pair: numeric criterion above its reference, verdict; the pairs a
+    multilingual fit records (each language to the hub) are recomputed exactly."""
+    with open(f"{multi_run}/report.json") as f:
+        recorded = json.load(f)["multi"]["quality"]
+    assert sorted(recorded) == ["aa-hub", "bb-hub"]
+    r = _cli("evaluate-multi", multi_run, "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert sorted(doc["pairs"]) == ["aa-bb", "aa-hub", "bb-aa", "bb-hub", "hub-aa", "hub-bb"]
+    assert doc["warnings"] == []
+    for pair, q in doc["pairs"].items():
+        _numeric_and_verdict(q)
+        assert q["criterion_ci95"][0] > q["reference"] + quality.USABLE, pair
+        assert q["reference_recorded"] == (pair in recorded)
+    again = quality.evaluate_unsupervised_multi_run(multi_run, [("aa", "hub")], record=False,
+                                                    reuse_reference=False)
+    for key in (*NUMERIC, "reference_detail"):
+        assert again["aa-hub"][key] == recorded["aa-hub"][key], key
+    r = _cli("evaluate-multi", multi_run, "--workers", "2")
+    assert r.exit_code == 2 and "only with --dict" in r.stderr
+
+
+def test_report_without_dict(runs, tmp_path):
+    pytest.importorskip("matplotlib")
+    import re
+
+    r = _cli("report", runs["bad"], "-o", tmp_path / "r.html", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    _numeric_and_verdict(doc)
+    page = (tmp_path / "r.html").read_text()
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == 2
+    assert doc["verdict"] in page and f"{doc['reference']:.4f}" in page
+    assert "http://" not in page and "https://" not in page
