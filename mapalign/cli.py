@@ -343,7 +343,8 @@ def evaluate(run_dir, dictionary, eval_vocab, retrieval, device, src_path, tgt_p
 def report(run_dir, dictionary, out_path, eval_vocab, retrieval, force, device, src_path,
            tgt_path, verify, allow_swapped, strict, as_json, quiet):
     """A self-contained HTML page about RUN_DIR: precision by frequency band, refinement
-    history, similarity of right and wrong translations, hubness, settings, timings."""
+    history, similarity of right and wrong translations, hubness, settings, timings. Without
+    --dict: the criterion against random maps, round trip and hubness."""
     from .report import build_blind_report, build_report
 
     if dictionary is None:

@@ -244,7 +244,7 @@ def build_blind_report(run_dir, out_path, force=False, src=None, tgt=None, verif
     counts = np.bincount(q["translations"], minlength=q["targets"])
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
     ks = np.arange(1, counts.max() + 1)
-    ax.plot(ks, [np.sum(counts >= k) for k in ks], label=f"CSLS (max {counts.max()})")
+    ax.plot(ks, [np.sum(counts >= k) for k in ks], "o-", label=f"CSLS (max {counts.max()})")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("retrieved as top-1 at least k times")
