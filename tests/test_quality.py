@@ -254,3 +254,14 @@ def test_report_without_dict(runs, tmp_path):
     assert len(re.findall(r'src="data:image/png;base64,', page)) == 2
     assert doc["verdict"] in page and f"{doc['reference']:.4f}" in page
     assert "http://" not in page and "https://" not in page
+
+
+def test_on_a_device_the_same_numbers(pair):
+    """The device path (the strict stand-in: no silent transfer to numpy) gives what the CPU
+    gives."""
+    src, tgt, train, _ = pair
+    model = SupervisedAligner(method="procrustes", refine=0).fit(src, tgt, train)
+    cpu = quality.evaluate_unsupervised(model, src, tgt, n=500)
+    dev = quality.evaluate_unsupervised(model, src, tgt, n=500, device="strict")
+    for key in NUMERIC:
+        assert dev[key] == pytest.approx(cpu[key], abs=1e-6), key
