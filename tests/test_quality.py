@@ -262,6 +262,22 @@ def test_on_a_device_the_same_numbers(pair):
     src, tgt, train, _ = pair
     model = SupervisedAligner(method="procrustes", refine=0).fit(src, tgt, train)
     cpu = quality.evaluate_unsupervised(model, src, tgt, n=500)
+    import strict_xp
+
+    strict_xp.reset()
     dev = quality.evaluate_unsupervised(model, src, tgt, n=500, device="strict")
+    assert strict_xp.COUNTS["h2d"] >= 4  # both sides, mapped and as read, on the device
     for key in NUMERIC:
         assert dev[key] == pytest.approx(cpu[key], abs=1e-6), key
+
+
+def test_evaluate_multi_without_dict_on_a_device(multi_run):
+    import strict_xp
+
+    cpu = quality.evaluate_unsupervised_multi_run(multi_run, [("aa", "bb")], record=False)
+    strict_xp.reset()
+    dev = quality.evaluate_unsupervised_multi_run(multi_run, [("aa", "bb")], record=False,
+                                                  device="strict")
+    assert strict_xp.COUNTS["h2d"] >= 4  # both languages, mapped and as read, on the device
+    for key in NUMERIC:
+        assert dev["aa-bb"][key] == pytest.approx(cpu["aa-bb"][key], abs=1e-6), key
