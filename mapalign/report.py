@@ -261,8 +261,8 @@ def build_blind_report(run_dir, out_path, force=False, src=None, tgt=None, verif
     h = q["hubness_detail"]
     rows = [("criterion (" + q["measure"] + ")", f"{q['criterion']:.4f}" + (
                 f" <small>(95% CI {lo:.4f}&ndash;{hi:.4f})</small>" if lo is not None else "")),
-            ("random orthogonal maps (reference)",
-             f"{ref:.4f} <small>(draws {', '.join(f'{v:.4f}' for v in q['reference_detail']['draws'])})</small>"),
+            ("random orthogonal maps (reference)", f"{ref:.4f} <small>(draws " + ", ".join(
+                f"{v:.4f}" for v in q["reference_detail"]["draws"]) + ")</small>"),
             ("above the reference", f"{q['above_reference']:+.4f}"),
             ("round trip", f"{q['round_trip']:.3f}"),
             ("queries taken by the 1% most retrieved targets", f"{q['hubness']:.3f} "
