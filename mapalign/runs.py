@@ -31,8 +31,8 @@ from .retrieval import nearest
 from .errors import option
 from .loading import check_pairs, dictionary_name, vocabulary_name
 from .schema import run_input
-from .store import (check_inputs, checked_input, collect_warnings, file_info, load_run_inputs,
-                    new_run, _rows_hint, update_report)
+from .store import (check_inputs, checked_input, clear_cache, collect_warnings, file_info,
+                    load_run_inputs, new_run, _rows_hint, update_report)
 
 
 def versions() -> dict:
@@ -146,10 +146,8 @@ def fit_run(src_path, tgt_path, run_dir, dictionary=None, unsupervised=False, *,
         report.update(model.report_())
         report["model"] = model_report(model)["model"]
         with watch("save"):
-            import shutil
-
             target.check_unchanged()  # never replace a run that appeared meanwhile
-            shutil.rmtree(os.path.join(run_dir, "cache"), ignore_errors=True)  # the old fit's
+            clear_cache(run_dir)  # the old fit's (the user's own files there stay)
             save_run(run_dir, model, report, overwrite=True)
         report["timings_s"] = watch.seconds
         write_json(target.report_path, report)

@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import warnings
 from typing import Callable, List, Optional
 
@@ -78,6 +79,54 @@ def collect_warnings(sink: List[str], echo: Optional[Callable[[str], None]] = No
 
 
 RUN_FILES = (REPORT, MAPPING, MULTI, "cache")  # what a run directory holds
+# what a run's cache/ holds (mapalign.cache), and those files' temporaries (export.atomic_file)
+_CACHE_FILE = re.compile(r"(index\.json|(source|target)\.(npy|words)|penalty\.[^/]+\.npy)")
+
+
+def _cache_own(name: str) -> bool:
+    if name.startswith(".") and name.endswith(".tmp") and ".~" in name:
+        name = name[1:name.index(".~")]
+    return bool(_CACHE_FILE.fullmatch(name))
+
+
+def _is_run_report(path) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            report = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and "mapping" in report and "settings" in report
+
+
+def clear_cache(run_dir) -> None:
+    """Remove a run's cache (an earlier fit's) from ``run_dir``: its own files only; anything
+    else the user keeps in ``cache/`` stays."""
+    folder = os.path.join(run_dir, "cache")
+    if not os.path.isdir(folder) or os.path.islink(folder):
+        return
+    for name in os.listdir(folder):
+        if _cache_own(name):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(folder, name))
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)  # only if nothing else is in it
+
+
+def _foreign(run_dir) -> list:
+    """The entries of ``run_dir`` that a run did not write (``cache/NAME`` for those in its
+    cache folder; ``report.json`` where it is not a run's report)."""
+    other = []
+    for n in sorted(os.listdir(run_dir)):
+        path = os.path.join(run_dir, n)
+        if n == "cache" and os.path.isdir(path) and not os.path.islink(path):
+            other += [f"cache/{c}" for c in sorted(os.listdir(path)) if not _cache_own(c)]
+        elif n == REPORT and not _is_run_report(path):
+            other.append(n)
+        elif n not in RUN_FILES and not n.startswith(".mapalign-") \
+                and not n.startswith(f".{MAPPING}.") and not n.startswith(f".{MULTI}.") \
+                and not n.startswith(f".{REPORT}."):
+            other.append(n)
+    return other
 
 
 def check_run_dir(run_dir, overwrite: bool, keyword: str = "force") -> str:
@@ -88,17 +137,17 @@ def check_run_dir(run_dir, overwrite: bool, keyword: str = "force") -> str:
     report_path = os.path.join(run_dir, REPORT)
     if overwrite or not os.path.isdir(run_dir):
         return report_path
-    if os.path.exists(report_path):
+    other = _foreign(run_dir)
+    if os.path.exists(report_path) and REPORT not in other:
         raise OutputExistsError(f"{run_dir} already holds a run ({option(keyword)} to "
                                 "overwrite it)")
-    other = sorted(n for n in os.listdir(run_dir)
-                   if n not in RUN_FILES and not n.startswith(".mapalign-")
-                   and not n.startswith(f".{MAPPING}.") and not n.startswith(f".{MULTI}."))
     if other:
         shown = ", ".join(other[:5]) + (f" and {len(other) - 5:,} more" if len(other) > 5 else "")
+        replaced = f" (its {REPORT} would be replaced)" if REPORT in other else \
+            " (they are kept)"
         raise OutputExistsError(f"{run_dir} is not a run and is not empty ({len(other):,} "
                                 f"entries: {shown}): write the run into a new folder, or "
-                                f"{option(keyword)} to write it there among them")
+                                f"{option(keyword)} to write it there among them{replaced}")
     return report_path
 
 

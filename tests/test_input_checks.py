@@ -139,6 +139,37 @@ def test_fit_into_a_folder_of_other_files_is_refused_without_force(d, tmp_path, 
     assert r.exit_code == 1 and "already holds a run (--force" in r.output
 
 
+def test_a_refit_with_force_keeps_the_users_files_in_cache_and_names_a_foreign_report(
+        d, tmp_path):
+    """A folder's own cache/ files and a report.json that is not a run's are the user's: listed
+    when refused; with --force the cache's user files survive a fit and a refit (only the run's
+    cache files are removed), and a foreign report.json is said to be replaced."""
+    args = ["fit", d / "src.vec", d / "tgt.vec", "--dict", d / "train.txt", "--method",
+            "procrustes", "--refine", "0", "-q"]
+    out = tmp_path / "mine"
+    (out / "cache").mkdir(parents=True)
+    (out / "cache" / "notes.txt").write_text("mine")
+    r = run(*args, "-o", out)
+    assert r.exit_code == 1 and "(1 entries: cache/notes.txt)" in r.output, r.output
+    for _ in range(2):  # a fit into the folder, then a refit over the run
+        assert run(*args, "-o", out, "--force").exit_code == 0
+        assert run("translate", out, _first_word(d), "-q").exit_code == 0
+        assert (out / "cache" / "notes.txt").read_text() == "mine"
+        assert (out / "cache" / "index.json").exists()  # the run's cache sits beside it
+    other = tmp_path / "results"
+    other.mkdir()
+    (other / "report.json").write_text('{"my": "results"}')
+    r = run(*args, "-o", other)
+    assert r.exit_code == 1, r.output
+    assert "is not a run and is not empty (1 entries: report.json)" in r.output
+    assert "report.json would be replaced" in r.output
+    assert (other / "report.json").read_text() == '{"my": "results"}'
+
+
+def _first_word(d):
+    return (d / "train.txt").read_text().split()[0]
+
+
 def test_python_fit_run_refuses_a_folder_of_other_files(d, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match=r"not empty.*notes.txt.*force=True"):
