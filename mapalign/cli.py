@@ -21,6 +21,7 @@ from .cli_output import Command, Failure, Path, RunDir, exit_codes_epilog, input
 from .errors import MissingExtraError, use_cli_flags
 from .loading import FormatError
 from .mapping import METHODS
+from .store import run_verdict
 from .unsupervised import INITS
 from .unsupervised.adversarial import SCHEDULES
 
@@ -204,7 +205,6 @@ def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, re
         as_json, quiet):
     """Learn a mapping of SRC's vectors onto TGT's and write the run directory RUN (-o)."""
     from .runs import fit_run
-    from .store import run_verdict
 
     device = device or "cpu"
     if bool(dictionary) == bool(unsupervised):
@@ -264,9 +264,10 @@ def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, re
                         "or a seed dictionary"])
         elif not quiet:
             click.echo(line, err=True)
+    report = _with_verdict(report)
     if strict and run_verdict(report)["failed"]:
-        raise Failure(f"{run_dir}: the run failed its own quality check (see the warnings); "
-                      "--strict", 3, report)
+        raise Failure(f"{run_dir}: the run failed its own quality check (see the warnings): "
+                      "written, but refused under --strict", 3, report)
     if not quiet and not as_json:
         seed_info = report.get("seed_dictionary")
         if seed_info:
@@ -283,6 +284,13 @@ def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, re
         click.echo(f"fit in {report['timings_s']['fit']:.2f}s on {report['device_used']}; "
                    f"wrote {run_dir}")
     return report
+
+
+def _with_verdict(report: dict) -> dict:
+    """A fit's JSON document: its report, whose ``warnings`` begin with what the run's verdict
+    says (the same words every later command on the run shows)."""
+    said = [w for w in run_verdict(report)["warnings"] if not w.startswith("at fit: ")]
+    return {**report, "warnings": said + list(report.get("warnings") or [])}
 
 
 @main.command(roles=(PRINTS, RECORDS, SEARCHES, QUERIES))
@@ -534,13 +542,14 @@ def fit_multi(spaces, dictionaries, unsupervised, hub, method, run_dir, normaliz
                        f"({info['pairs_oov']} dropped: a word out of vocabulary)")
     failed = [lang for lang, info in report["multi"]["hub_fits"].items()
               if info.get("converged") is False]
+    report = _with_verdict(report)
     if failed:
         warn([f"the unsupervised map of {', '.join(failed)} to {hub} DID NOT CONVERGE "
               "(criterion within the margin of random starts); those maps are probably "
               "wrong: try --restarts or a seed dictionary"])
         if strict:
             raise Failure(f"{run_dir}: the unsupervised map of {', '.join(failed)} did not "
-                          "converge (--strict)", 3, report)
+                          "converge: written, but refused under --strict", 3, report)
     if not quiet and not as_json:
         click.echo(f"fit {', '.join(report['multi']['languages'])} into {hub}'s space in "
                    f"{report['timings_s']['fit']:.1f}s; wrote {run_dir}")

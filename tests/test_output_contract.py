@@ -60,8 +60,10 @@ def d(tmp_path_factory):
                 "--hub", "hub", "-o", d / "multi", "-q"])
     assert r.exit_code == 0, r.output
     # a run that failed its own check: an unsupervised fit against random vectors
-    r = invoke(["fit", d / "src.vec", d / "tgt-random.vec", *UNSUP, "-o", d / "bad", "-q"])
+    r = invoke(["fit", d / "src.vec", d / "tgt-random.vec", *UNSUP, "-o", d / "bad", "-q",
+                "--json"])
     assert r.exit_code == 0 and "DID NOT CONVERGE" in r.stderr, r.output
+    assert any("DID NOT CONVERGE" in w for w in json.loads(r.stdout)["warnings"])  # fit's too
     # a multilingual run one of whose unsupervised maps failed: the good run's report says so
     shutil.copytree(d / "multi", d / "bad-multi")
     report = json.loads((d / "bad-multi" / "report.json").read_text())
@@ -182,8 +184,9 @@ def test_stdout_is_one_json_document_on_every_exit_path(command, d, tmp_path):
                 assert "error" not in doc, (case, doc)
             else:
                 assert doc["exit_code"] == status and doc["error"], (case, doc)
-            if status == 3:  # the run's report, with the error
+            if status == 3:  # the run's report, with the error and the verdict's warnings
                 assert doc["unsupervised"]["converged"] is False
+                assert any("DID NOT CONVERGE" in w for w in doc["warnings"]), doc["warnings"]
 
 
 def test_what_a_command_prints_cannot_break_the_document():
