@@ -182,12 +182,45 @@ def evaluate_run(run_dir, dictionary, eval_vocab=200000, methods=("nn", "csls"),
         result = evaluate_bdi(None, src_v, tgt_v, pairs, ks=ks, methods=methods,
                               eval_vocab=eval_vocab, device=device, mapped=(S, T), r_target=r,
                               return_hits=return_hits, allow_swapped=allow_swapped)
+    said = seed_overlap(report, pairs)
+    if said:
+        result["warnings"] = [said] + list(result.get("warnings") or [])
     entry = dict(dictionary=file_info(pairs.path, pairs.digest), metrics=result,
                  timings_s=watch.seconds,
                  created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     if record:
         update_report(run_dir, "evaluations", entry, report["mapping"]["sha256"])
     return entry
+
+
+def seed_overlap(report: dict, pairs) -> Optional[str]:
+    """A warning where the test ``pairs`` are (largely) the dictionary the run was fitted on:
+    the same file by its checksum, or a fifth or more of the test source words among the seed
+    source words (the seed file is read again where it is still where the fit read it,
+    unchanged). Such a score measures the fit, not the translation of unseen words."""
+    seed = (report.get("inputs") or {}).get("dictionary")
+    if not isinstance(seed, dict) or not pairs:
+        return None
+    digest = getattr(pairs, "digest", None) or {}
+    if digest.get("sha256") == seed.get("sha256"):
+        return (f"{dictionary_name(pairs)} is the dictionary the run was fitted on: these "
+                "scores measure the fit, not the translation of unseen words (optimistic)")
+    try:
+        if os.path.getsize(seed["path"]) != seed.get("bytes"):
+            return None
+        train = load_dictionary(seed["path"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # moved or changed since the fit: nothing to compare with
+    if (train.digest or {}).get("sha256") != seed.get("sha256"):
+        return None
+    seen = {s for s, _ in train}
+    words = {s for s, _ in pairs}
+    shared = len(words & seen)
+    if shared < 0.2 * len(words):
+        return None
+    return (f"{shared:,} of the {len(words):,} test source words ({100 * shared / len(words):.0f}%)"
+            f" of {dictionary_name(pairs)} were seed words of the fit ({seed['path']}): the "
+            "score is optimistic; test on words the fit did not see")
 
 
 def compare_runs(run_a, run_b, dictionary, method="csls", k="p@1", eval_vocab=200000,

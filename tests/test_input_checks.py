@@ -188,3 +188,26 @@ def test_evaluate_multi_checks_every_dictionary_before_evaluating_any(d, monkeyp
                                               ("aa", "bb"): d / "foreign-ab.txt"},
                                 record=False)
     assert evaluated == []
+
+
+def test_evaluating_on_the_seed_dictionary_is_warned_about(d, tmp_path):
+    """The training dictionary as a test (by its checksum), or a test dictionary a fifth of
+    whose source words were seed words (read again from where the fit read it): a warning, in
+    the JSON and on stderr even with -q; a disjoint test dictionary: none."""
+    def warned(path):
+        r = run("evaluate", d / "run", "--dict", path, "--json", "-q")
+        assert r.exit_code == 0, r.output
+        said = [w for w in json.loads(r.stdout)["warnings"] if "seed" in w or "fitted" in w]
+        assert all(w in r.stderr for w in said)
+        return said
+
+    assert warned(d / "test.txt") == []
+    assert warned(d / "train.txt") == [f"{d / 'train.txt'} is the dictionary the run was "
+                                       "fitted on: these scores measure the fit, not the "
+                                       "translation of unseen words (optimistic)"]
+    train = (d / "train.txt").read_text().splitlines()
+    test = (d / "test.txt").read_text().splitlines()
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_text("\n".join(train[:len(test) // 2] + test) + "\n")
+    said = warned(mixed)
+    assert len(said) == 1 and "were seed words of the fit" in said[0], said
