@@ -17,7 +17,8 @@ from .cli_options import (CREATES, DEFAULT_RETRIEVAL, FITS, PRINTS, QUERIES, REC
                           output_option, quiet_option, read_vocab_option, restarts_option,
                           retrieval_methods, retrieval_option, scheduler_option, seed_option,
                           strict_option, unsupervised_option, vectors_option, workers_option)
-from .cli_output import Command, Failure, Path, RunDir, exit_codes_epilog, input_file, warn
+from .cli_output import (Command, Failure, Path, RunDir, error_document, wants_json,
+                         exit_codes_epilog, input_file, warn, write_document)
 from .errors import MissingExtraError, use_cli_flags
 from .loading import FormatError
 from .mapping import METHODS
@@ -124,6 +125,14 @@ class _Group(click.Group):
     half-written."""
 
     command_class = Command
+
+    def resolve_command(self, ctx, args):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as e:  # no such command: still one JSON document
+            if wants_json(args):
+                write_document(error_document(e), sys.stdout)
+            raise
 
     def invoke(self, ctx):
         try:

@@ -58,11 +58,11 @@ def write_document(doc, stream) -> None:
     stream.flush()
 
 
-def _error_document(e: click.ClickException, document=None) -> dict:
+def error_document(e: click.ClickException, document=None) -> dict:
     return {**(document or {}), "error": e.format_message(), "exit_code": e.exit_code}
 
 
-def _wants_json(args) -> bool:
+def wants_json(args) -> bool:
     return "--json" in list(args)[:list(args).index("--")] if "--" in args else "--json" in args
 
 
@@ -78,12 +78,12 @@ class Command(click.Command):
         self.roles = None if roles is None else frozenset(roles)
 
     def parse_args(self, ctx, args):
-        as_json = _wants_json(args)
+        as_json = wants_json(args)
         try:
             return super().parse_args(ctx, args)
         except click.ClickException as e:  # usage errors, and inputs refused while parsing
             if as_json:
-                write_document(_error_document(e), sys.stdout)
+                write_document(error_document(e), sys.stdout)
             raise
 
     def invoke(self, ctx):
@@ -109,11 +109,11 @@ class Command(click.Command):
                                                      if w not in own and w not in notes]
         except Failure as e:
             if as_json:
-                write_document(_error_document(e, e.document), stdout)
+                write_document(error_document(e, e.document), stdout)
             raise
         except click.ClickException as e:
             if as_json:
-                write_document(_error_document(e), stdout)
+                write_document(error_document(e), stdout)
             raise
         except KeyboardInterrupt:
             if as_json:

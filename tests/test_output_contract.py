@@ -298,3 +298,10 @@ def test_python_load_of_an_unsupervised_run_has_its_verdict(d):
     report = json.loads((d / "bad" / "report.json").read_text())
     assert model.converged_ is False
     assert model.criterion_ == pytest.approx(report["unsupervised"]["criterion"])
+
+
+def test_an_unknown_command_with_json_is_one_document_too():
+    r = CliRunner().invoke(main, ["no-such-command", "--json"])
+    assert r.exit_code == 2
+    assert json.loads(r.stdout) == {"error": "No such command 'no-such-command'.",
+                                    "exit_code": 2}
