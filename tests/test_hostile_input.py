@@ -285,7 +285,9 @@ def test_evaluate_reads_a_fifo_dictionary_and_fit_multi_refuses_fifo_vectors(pai
     _writer(fifo, (pair / "train.txt").read_bytes())
     r = _cli("evaluate", pair / "run", "--dict", fifo, "--json", "-q")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout) == json.loads(ref.stdout)
+    # the same numbers and words; the warning that this is the seed dictionary names the FIFO
+    assert json.loads(r.stdout.replace(str(fifo), str(pair / "train.txt"))) == \
+        json.loads(ref.stdout)
     silent = _fifo(tmp_path, "silent")  # nobody writes: opening it would wait forever
     r = _cli("fit-multi", f"es={silent}", f"en={pair / 'tgt.vec'}", "--dict",
              f"es-en={pair / 'train.txt'}", "-o", tmp_path / "multi")
