@@ -17,7 +17,8 @@ subprocess so that its peak RSS (ru_maxrss) is its own.
     python scripts/bench.py --only hostile       # peak memory of hostile inputs (64 MB line,
                                                  # zeros through a pipe) beside normal runs
     python scripts/bench.py --only blind --pairs es-en,zh-en,fr-en,fi-en   # dictionary-free
-                                                 # measures against test P@1, graded runs
+                                                 # measures against test P@1, graded runs,
+                                                 # and the test dictionary's noise ceiling
     python scripts/bench.py --only blind-cost    # evaluate without --dict against with it,
                                                  # same generated 200k x 300 run
     python scripts/bench.py --only cache         # a repeated translate at 200k x 300: the
