@@ -17,7 +17,8 @@ subprocess so that its peak RSS (ru_maxrss) is its own.
     python scripts/bench.py --only hostile       # peak memory of hostile inputs (64 MB line,
                                                  # zeros through a pipe) beside normal runs
     python scripts/bench.py --only blind --pairs es-en,zh-en,fr-en,fi-en   # dictionary-free
-                                                 # measures against test P@1, graded runs
+                                                 # measures against test P@1, graded runs,
+                                                 # and the test dictionary's noise ceiling
     python scripts/bench.py --only blind-cost    # evaluate without --dict against with it,
                                                  # same generated 200k x 300 run
     python scripts/bench.py --only cache         # a repeated translate at 200k x 300: the
@@ -603,8 +604,45 @@ def blind_cost(args, rows):
 
 # ------------------------------------------------------------ quality without a dictionary
 BLIND_PAIRS = ("es-en", "zh-en", "fr-en", "fi-en")
-BLIND_MEASURES = ("isometric", "isometric_in_sample", "space_cosine", "csls_margin", "z_score",
-                  "round_trip", "low_hubness")
+BLIND_MEASURES = ("isometric", "isometric_in_sample", "isometric_splits", "isometric_both",
+                  "isometric_rare", "space_cosine", "csls_margin", "z_score", "round_trip",
+                  "low_hubness")
+NOISE_DRAWS = 200  # random half-splits and bootstrap resamples of the test words
+
+
+def noise_ceiling(hits, draws=NOISE_DRAWS, seed=0):
+    """How well any measure could rank runs given the test dictionary's own sampling noise.
+    ``hits``: runs x test words, 1 where the run's CSLS top-1 is a gold translation (the same
+    words for every run). ``split_half``: Spearman between the runs' P@1 on two random halves
+    of the words; ``bootstrap_vs_full``: Spearman between P@1 on a bootstrap resample of the
+    words and on all of them (both: median and 5-95% over ``draws``); ``ceiling``: the
+    Spearman-Brown estimate of the correlation of error-free quality with the full test's P@1,
+    sqrt(2 r / (1 + r)), r the median split-half Spearman."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    H = np.asarray(hits, dtype=np.float64)
+    n = H.shape[1]
+    full = H.mean(axis=1)
+    rng = np.random.default_rng(seed)
+    half, boot = [], []
+    for _ in range(draws):
+        perm = rng.permutation(n)
+        a, b = perm[:n // 2], perm[n // 2:]
+        half.append(spearmanr(H[:, a].mean(axis=1), H[:, b].mean(axis=1))[0])
+        boot.append(spearmanr(H[:, rng.integers(0, n, n)].mean(axis=1), full)[0])
+
+    def summary(v):
+        v = np.asarray(v, dtype=np.float64)
+        v = v[np.isfinite(v)]  # a half where every run scores alike has no ranking
+        return dict(median=float(np.median(v)), p5=float(np.percentile(v, 5)),
+                    p95=float(np.percentile(v, 95)), draws=int(len(v)))
+
+    out = dict(split_half=summary(half), bootstrap_vs_full=summary(boot), words=int(n),
+               runs=int(H.shape[0]), seed=seed)
+    r = out["split_half"]["median"]
+    out["ceiling"] = float(np.sqrt(2 * r / (1 + r))) if r > 0 else 0.0
+    return out
 
 
 def _blind_runs():
@@ -649,6 +687,31 @@ def _blind_fit(config, src, tgt, train, seed=0):
             pairs[i] = (pairs[i][0], tgt.words[rng.integers(len(tgt))])
     return ma.SupervisedAligner(method=config["method"], refine=config["refine"]).fit(
         src, tgt, pairs)
+
+
+def _variants(S, T, X, Z, m, splits=5):
+    """Variants of isometric agreement: ``isometric_splits`` averages it over ``splits``
+    random half-splits of the words (seeded) instead of the alternate ranks;
+    ``isometric_both`` averages it over both directions (the frequent target words' CSLS
+    translations among the source words, scored by maps from target to source);
+    ``isometric_rare``: the default criterion's per-word values over the less frequent half
+    of the words."""
+    import numpy as np
+
+    from mapalign import quality
+    from mapalign.normalize import unit_rows
+
+    fwd, per_word = m["fwd"], m["isometric"]
+    rng = np.random.default_rng(0)
+    split = []
+    for _ in range(splits):
+        perm = rng.permutation(len(fwd))
+        split.append(np.mean(quality.isometric_agreement(X[perm], Z, fwd[perm])))
+    bwd, _, _ = quality._translations(unit_rows(T), unit_rows(S), 10, quality.DEFAULT_BUDGET)
+    back = quality.isometric_agreement(Z, X, bwd)
+    return dict(isometric_splits=float(np.mean(split)),
+                isometric_both=float((per_word.mean() + back.mean()) / 2),
+                isometric_rare=float(per_word[len(per_word) // 2:].mean()))
 
 
 def blind(args):
@@ -701,7 +764,7 @@ def blind(args):
                        isometric_in_sample=float(np.mean(quality.isometric_agreement(
                            X, Z, m["fwd"], folds=1))),
                        low_hubness=-m["hubness"]["top1pct_share"],
-                       hub_skew=m["hubness"]["skew"])
+                       hub_skew=m["hubness"]["skew"], **_variants(S, T, X, Z, m))
             row.update({k: float(np.mean(m[k])) for k in ("isometric", "space_cosine",
                                                           "csls_margin", "z_score",
                                                           "round_trip")})
@@ -709,6 +772,11 @@ def blind(args):
             print(f"{pair} {name}: P@1 {row['p1']:.2f} isometric {row['isometric']:.4f} "
                   f"space cosine {row['space_cosine']:.4f} round trip {row['round_trip']:.3f}",
                   file=sys.stderr, flush=True)
+        ceiling = {}
+        for group, sel in (("all", rows), ("close", [r for r in rows if r["close"]])):
+            if any(r["query_words"] != sel[0]["query_words"] for r in sel):
+                raise RuntimeError(f"{pair}: the runs' test words differ")
+            ceiling[group] = noise_ceiling([r["hits"]["csls"]["p@1"] for r in sel])
         table = {}
         for measure in BLIND_MEASURES:
             entry = {}
@@ -722,7 +790,7 @@ def blind(args):
             table[measure] = entry
         for r in rows:
             r.pop("hits"), r.pop("query_words")
-        results[pair] = dict(reference=ref, runs=rows, table=table,
+        results[pair] = dict(reference=ref, runs=rows, table=table, noise_ceiling=ceiling,
                              seconds=time.perf_counter() - t)
         os.makedirs(args.out, exist_ok=True)
         with open(out_path, "w") as f:
@@ -736,6 +804,16 @@ def blind(args):
             print(f"| {pair} | {measure} | {a['spearman']:.2f} | {c['spearman']:.2f} | "
                   f"{a['picks']} ({a['pick_p1']:.2f}; {a['mcnemar_p']:.2g}) | "
                   f"{c['picks']} ({c['pick_p1']:.2f}; {c['mcnemar_p']:.2g}) |")
+    print("\n| pair | runs | test words | split-half Spearman, median (5-95%) | bootstrap vs "
+          "full test, median (5-95%) | noise ceiling | isometric |")
+    print("|---|---|---|---|---|---|---|")
+    for pair, res in results.items():
+        for group, c in res.get("noise_ceiling", {}).items():
+            h, b = c["split_half"], c["bootstrap_vs_full"]
+            print(f"| {pair} | {group} ({c['runs']}) | {c['words']} | {h['median']:.2f} "
+                  f"({h['p5']:.2f} to {h['p95']:.2f}) | {b['median']:.2f} ({b['p5']:.2f} to "
+                  f"{b['p95']:.2f}) | {c['ceiling']:.2f} | "
+                  f"{res['table']['isometric'][group]['spearman']:.2f} |")
     print("\n| pair | run | CSLS P@1 | isometric | space cosine | round trip | top-1% share |")
     print("|---|---|---|---|---|---|---|")
     for pair, res in results.items():
