@@ -97,8 +97,8 @@ def format_quality(q: dict) -> str:
     ci = f", 95% CI {lo:.4f}-{hi:.4f}" if lo is not None else ""
     h = q.get("hubness_detail") or {}
     return "\n".join([
-        f"criterion ({q['measure']}) {q['criterion']:.4f}{ci}, over {q['words']} frequent "
-        f"source words and {q['targets']} targets",
+        f"criterion ({q['measure']}) {q['criterion']:.4f}{ci}, over the {q['words']} most "
+        f"frequent source words and {q['targets']} targets",
         f"reference (random orthogonal maps) {q['reference']:.4f}: the criterion is "
         f"{q['above_reference']:+.4f} above it",
         f"round trip {q['round_trip']:.3f} (share of the words whose translation translates "
@@ -266,8 +266,8 @@ def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, re
             verdict = "DID NOT CONVERGE"
         level = ("no null draw" if test["null_level"] is None else
                  f"{test['null_level']:.4f} + margin {test['margin']:.2f} from random starts")
-        line = (f"unsupervised criterion {unsup['criterion']:.4f} vs {level}: {verdict} "
-                f"(best seed {unsup['best_seed']})")
+        line = (f"convergence test: mean translation cosine {unsup['criterion']:.4f} vs "
+                f"{level}: {verdict} (best seed {unsup['best_seed']})")
         if unsup["converged"] is False:
             warn([line, "the mapping is probably wrong; try --restarts, another --init, "
                         "or a seed dictionary"])

@@ -140,7 +140,7 @@ def check_run_dir(run_dir, overwrite: bool, keyword: str = "force") -> str:
     other = _foreign(run_dir)
     if os.path.exists(report_path) and REPORT not in other:
         raise OutputExistsError(f"{run_dir} already holds a run ({option(keyword)} to "
-                                "overwrite it)")
+                                "overwrite it; other files there are kept)")
     if other:
         shown = ", ".join(other[:5]) + (f" and {len(other) - 5:,} more" if len(other) > 5 else "")
         replaced = f" (its {REPORT} would be replaced)" if REPORT in other else \
@@ -392,7 +392,7 @@ def run_verdict(report: dict) -> dict:
         test = unsup.get("convergence_test") or {}
         level = "" if test.get("null_level") is None else \
             f" vs {test['null_level']:.4f} + margin {test.get('margin', 0):.2f} of random starts"
-        out.append(f"the unsupervised fit DID NOT CONVERGE (criterion "
+        out.append(f"the unsupervised fit DID NOT CONVERGE (mean translation cosine "
                    f"{unsup.get('criterion', float('nan')):.4f}{level}): the mapping is "
                    "probably wrong")
     elif unsup and unsup.get("converged") is None:
