@@ -538,3 +538,44 @@ def test_an_input_replaced_keeping_size_and_time_is_caught_only_with_verify(pair
     r, _ = _run("evaluate", run, "--dict", pair / "test.txt", "-q", "--verify")
     assert r.exit_code == 1
     assert r.stderr == f"Error: {src} changed since the run was fitted (checksum differs)\n"
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS], ids=["full", "read-only"])
+def test_a_multilingual_run_that_cannot_be_written_still_answers(tmp_path, refuse_writes,
+                                                                 code, monkeypatch):
+    """evaluate-multi (with and without a dictionary) and export-multi on a fit-multi run
+    whose folder takes no write: the answers of a writable copy, one warning, the run as it
+    was."""
+    from mapalign.synthetic import make_family
+
+    spaces, dicts, _ = make_family(("aa", "bb", "hub"), n_words=300, dim=8, seed=4)
+    write_inputs(tmp_path, {f"{lang}.vec": e for lang, e in spaces.items()},
+                 {f"{a}-{b}.txt": p for (a, b), p in dicts.items()})
+    r, _ = _run("fit-multi", *[f"{lang}={tmp_path / lang}.vec" for lang in spaces],
+                "--dict", f"aa-hub={tmp_path / 'aa-hub.txt'}", "--dict",
+                f"bb-hub={tmp_path / 'bb-hub.txt'}", "--hub", "hub", "--method", "hub", "-o",
+                tmp_path / "multi", "-q")
+    assert r.exit_code == 0, r.output
+    shutil.copytree(tmp_path / "multi", tmp_path / "clean")
+    commands = [("evaluate-multi", "--dict", f"aa-bb={tmp_path / 'aa-bb.txt'}", "--json", "-q"),
+                ("evaluate-multi", "--json", "-q")]
+    want = [json.loads(_run(c[0], tmp_path / "clean", *c[1:])[0].stdout) for c in commands]
+    run = tmp_path / "multi"
+    before = _snapshot(run)
+    refuse_writes(run, code)
+    reason = os.strerror(code)
+    reason = reason[:1].lower() + reason[1:]
+    for command, expected in zip(commands, want):
+        monkeypatch.setattr(store, "_warned_unwritable", set())
+        r, said = _run(command[0], run, *command[1:])
+        assert r.exit_code == 0, r.output
+        _unwritable_warnings(said, run, reason)
+        doc = json.loads(r.stdout)
+        doc["warnings"] = [w for w in doc["warnings"] if "cannot be written" not in w]
+        assert doc == expected
+    monkeypatch.setattr(store, "_warned_unwritable", set())
+    x, said = _run("export-multi", run, "-o", tmp_path / "out", "-q")
+    assert x.exit_code == 0, x.output
+    assert sorted(os.listdir(tmp_path / "out")) == sorted(
+        [f"W_{lang}.npy" for lang in spaces] + [f"{lang}.vec" for lang in spaces])
+    assert _snapshot(run) == before
