@@ -120,7 +120,8 @@ def _need_dict(*names):
 
 
 class _Group(click.Group):
-    """Every command is a :class:`~mapalign.cli_output.Command` (the output contract). Ctrl-C ends a command with status 130 (128 + SIGINT), as shells expect, instead of
+    """Every command is a :class:`~mapalign.cli_output.Command` (the output contract).
+    Ctrl-C ends a command with status 130 (128 + SIGINT), as shells expect, instead of
     click's 'Aborted!' and status 1. Outputs are written atomically, so nothing is left
     half-written."""
 
@@ -273,8 +274,8 @@ def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, re
                         "or a seed dictionary"])
         elif not quiet:
             click.echo(line, err=True)
-    report = _with_verdict(report)
-    if strict and run_verdict(report)["failed"]:
+    report, failed = _with_verdict(report)
+    if strict and failed:
         raise Failure(f"{run_dir}: the run failed its own quality check (see the warnings): "
                       "written, but refused under --strict", 3, report)
     if not quiet and not as_json:
@@ -295,11 +296,13 @@ def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, re
     return report
 
 
-def _with_verdict(report: dict) -> dict:
+def _with_verdict(report: dict):
     """A fit's JSON document: its report, whose ``warnings`` begin with what the run's verdict
-    says (the same words every later command on the run shows)."""
-    said = [w for w in run_verdict(report)["warnings"] if not w.startswith("at fit: ")]
-    return {**report, "warnings": said + list(report.get("warnings") or [])}
+    says (the same words every later command on the run shows); and whether the run failed
+    its own check."""
+    verdict = run_verdict(report)
+    said = [w for w in verdict["warnings"] if not w.startswith("at fit: ")]
+    return {**report, "warnings": said + list(report.get("warnings") or [])}, verdict["failed"]
 
 
 @main.command(roles=(PRINTS, RECORDS, SEARCHES, QUERIES))
@@ -551,7 +554,7 @@ def fit_multi(spaces, dictionaries, unsupervised, hub, method, run_dir, normaliz
                        f"({info['pairs_oov']} dropped: a word out of vocabulary)")
     failed = [lang for lang, info in report["multi"]["hub_fits"].items()
               if info.get("converged") is False]
-    report = _with_verdict(report)
+    report, _ = _with_verdict(report)
     if failed:
         warn([f"the unsupervised map of {', '.join(failed)} to {hub} DID NOT CONVERGE "
               "(criterion within the margin of random starts); those maps are probably "
@@ -686,8 +689,8 @@ def apply(run_dir, vectors, out_path, side, fmt, vec_format, encoding_errors, fo
 def translate(run_dir, words, k, retrieval, eval_vocab, device, src_path, tgt_path, verify,
               from_lang, to_lang, strict, as_json, quiet):
     """The K nearest target words of each source WORD. A word missing from the vocabulary is
-    tried lowercased (a warning says so); a word missing both ways exits with status 1. In a multilingual run
-    (fit-multi), from any language to any other: --from fr --to fi."""
+    tried lowercased (a warning says so); a word missing both ways exits with status 1. In a
+    multilingual run (fit-multi), from any language to any other: --from fr --to fi."""
     from .runs import translate_multi_run, translate_run
 
     retrieval = retrieval or DEFAULT_RETRIEVAL

@@ -89,13 +89,17 @@ def _cache_own(name: str) -> bool:
     return bool(_CACHE_FILE.fullmatch(name))
 
 
+RUN_KEYS = ("mapping", "settings", "inputs")  # a JSON file with none of them is not a run's
+
+
 def _is_run_report(path) -> bool:
+    """Whether ``path`` is a run's report, damaged or not (as :func:`read_report` tells)."""
     try:
         with open(path, encoding="utf-8") as f:
             report = json.load(f)
     except (OSError, ValueError):
         return False
-    return isinstance(report, dict) and "mapping" in report and "settings" in report
+    return isinstance(report, dict) and any(k in report for k in RUN_KEYS)
 
 
 def clear_cache(run_dir) -> None:
@@ -223,10 +227,14 @@ def _rows_hint(path, max_vocab):
     return min(n, max_vocab or n) if n else max_vocab
 
 
-def read_run(run_dir, multi: bool = False):
-    """``(arrays, report)`` of a two-language run (or, ``multi``, of a multilingual one);
-    checks that the report is a run report, that the run is of the kind asked for (naming the
-    commands for the other kind) and that the arrays are the ones the report recorded."""
+def _is_multi(report: dict, run_dir) -> bool:
+    return "multi" in report or os.path.exists(os.path.join(run_dir, MULTI))
+
+
+def read_report(run_dir):
+    """The report of the run in ``run_dir``, checked against what a run of its kind writes
+    (:func:`mapalign.schema.check_report`); a missing file, one that is not UTF-8 JSON, or
+    some other JSON file is an error naming it."""
     report_path = os.path.join(run_dir, REPORT)
     if not os.path.exists(report_path):
         raise FileNotFoundError(f"{run_dir}: no {REPORT} (not a run directory, or its fit "
@@ -239,13 +247,21 @@ def read_run(run_dir, multi: bool = False):
         raise FormatError(report_path, None, f"not UTF-8 text ({e.reason})") from None
     except json.JSONDecodeError as e:
         raise FormatError(report_path, e.lineno, f"not valid JSON: {e.msg}") from None
-    missing = [k for k in ("mapping", "settings", "inputs")
-               if not isinstance(report, dict) or k not in report]
-    if len(missing) == 3:  # some other JSON file; a run report in part: said by check_report
+    missing = [k for k in RUN_KEYS if not isinstance(report, dict) or k not in report]
+    if len(missing) == len(RUN_KEYS):  # some other JSON file; a run report in part: said by
+        # check_report
         raise FormatError(report_path, None, "not a mapalign run report (no "
                           f"{', '.join(repr(k) for k in missing)} entry)")
-    is_multi = "multi" in report or os.path.exists(os.path.join(run_dir, MULTI))
-    report = check_report(report, report_path, is_multi)  # types and fields (mapalign.schema)
+    return check_report(report, report_path, _is_multi(report, run_dir))
+
+
+def read_run(run_dir, multi: bool = False):
+    """``(arrays, report)`` of a two-language run (or, ``multi``, of a multilingual one);
+    checks that the report is a run report (:func:`read_report`), that the run is of the kind
+    asked for (naming the commands for the other kind) and that the arrays are the ones the
+    report recorded."""
+    report = read_report(run_dir)
+    is_multi = _is_multi(report, run_dir)
     if is_multi and not multi:
         raise NotTwoLanguageRun(f"{run_dir} is a multilingual run (fit-multi): use " + (
             "evaluate-multi, export-multi, or translate "
@@ -261,7 +277,7 @@ def read_run(run_dir, multi: bool = False):
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: the run's mapping is missing: fit again")
     if sha256(path) != report["mapping"].get("sha256"):
-        raise ValueError(f"{path} does not match {report_path} (an interrupted overwrite?): "
+        raise ValueError(f"{path} does not match {report.path} (an interrupted overwrite?): "
                          "fit again")
     with np.load(path) as z:
         arrays = {k: z[k] for k in z.files}
@@ -355,7 +371,7 @@ def update_report(run_dir, key, entry, mapping_sha256: Optional[str] = None) -> 
         with lock.locked(run_dir, f"append to {key}", wait=REPORT_WAIT_S):
             with open(path, encoding="utf-8") as f:
                 report = json.load(f)
-            check_report(report, path, "multi" in report)
+            check_report(report, path, _is_multi(report, run_dir))
             if mapping_sha256 and report.get("mapping", {}).get("sha256") != mapping_sha256:
                 warnings.warn(f"{path}: this result was not recorded: the run was fitted again "
                               "while it was computed", lock.MapalignWarning, stacklevel=2)
@@ -425,13 +441,7 @@ def run_verdict(report: dict) -> dict:
 def read_verdict(run_dir) -> Optional[dict]:
     """:func:`run_verdict` of the run in ``run_dir``; None where its report cannot be read (the
     command that reads the run says why)."""
-    path = os.path.join(run_dir, REPORT)
     try:
-        with open(path, encoding="utf-8") as f:
-            report = json.load(f)
-        if not isinstance(report, dict):
-            return None
-        is_multi = "multi" in report or os.path.exists(os.path.join(run_dir, MULTI))
-        return run_verdict(check_report(report, path, is_multi))
+        return run_verdict(read_report(run_dir))
     except (OSError, ValueError):  # FormatError is a ValueError: the command says why
         return None
