@@ -462,27 +462,36 @@ def stage_cache_check(args):
     return out
 
 
+def _generated_files(args, prefix):
+    """A generated pair of args.n words x args.dim written into a new folder under args.out:
+    ``s.vec``, ``t.vec``, ``train`` (5,000 pairs) and ``test`` (1,500). Returns the function
+    naming a file of the folder, and the test pairs."""
+    import tempfile
+
+    from mapalign.export import write_vec
+    from mapalign.synthetic import make_pair
+
+    folder = tempfile.mkdtemp(prefix=prefix, dir=args.out)
+    src, tgt, train, test = make_pair(n_words=args.n, dim=args.dim, noise=0.3, seed=1,
+                                      extra_target=0.0, clusters=200)
+    p = lambda name: os.path.join(folder, name)  # noqa: E731
+    write_vec(p("s.vec"), src.words, src.vectors)
+    write_vec(p("t.vec"), tgt.words, tgt.vectors)
+    for name, pairs in (("train", train[:5000]), ("test", test[:1500])):
+        with open(p(name), "w") as f:
+            f.writelines(f"{a} {b}\n" for a, b in pairs)
+    return p, test
+
+
 def cache(args, rows):
     """A repeated command at args.n x args.dim: translate (NN) a second time, its cache checked
     by size and time; with the cache files' times changed (each read whole: sha256); with
     --verify (the inputs' and the cache's whole checksums). Medians of 5 commands, each in its
     own process, timed inside it, with R measured in the same run."""
     import statistics
-    import tempfile
 
-    from mapalign.export import write_vec
-    from mapalign.synthetic import make_pair
-
-    folder = tempfile.mkdtemp(prefix="mapalign-cache-", dir=args.out)
-    src, tgt, train, test = make_pair(n_words=args.n, dim=args.dim, noise=0.3, seed=1,
-                                      extra_target=0.0, clusters=200)
-    p = lambda name: os.path.join(folder, name)  # noqa: E731
-    write_vec(p("s.vec"), src.words, src.vectors)
-    write_vec(p("t.vec"), tgt.words, tgt.vectors)
-    with open(p("train"), "w") as f:
-        f.writelines(f"{a} {b}\n" for a, b in train[:5000])
+    p, test = _generated_files(args, "mapalign-cache-")
     word = test[0][0]
-    del src, tgt
     run = p("run")
     subprocess.run([sys.executable, __file__, "--stage", "cli", "--cli", "fit", p("s.vec"),
                     p("t.vec"), "--dict", p("train"), "-o", run, "-q", "--method", "procrustes",
@@ -524,21 +533,8 @@ def cache(args, rows):
 
 def e2e(args, rows):
     """The commands a user runs, on a generated pair of args.n words x args.dim."""
-    import tempfile
-
-    from mapalign.export import write_vec
-    from mapalign.synthetic import make_pair
-
-    folder = tempfile.mkdtemp(prefix="mapalign-e2e-", dir=args.out)
-    src, tgt, train, test = make_pair(n_words=args.n, dim=args.dim, noise=0.3, seed=1,
-                                      extra_target=0.0, clusters=200)
-    paths = {n: os.path.join(folder, n) for n in ("s.vec", "t.vec", "train", "test", "run",
-                                                   "out")}
-    write_vec(paths["s.vec"], src.words, src.vectors)
-    write_vec(paths["t.vec"], tgt.words, tgt.vectors)
-    for name, pairs in (("train", train[:5000]), ("test", test[:1500])):
-        with open(paths[name], "w") as f:
-            f.writelines(f"{a} {b}\n" for a, b in pairs)
+    p, test = _generated_files(args, "mapalign-e2e-")
+    paths = {n: p(n) for n in ("s.vec", "t.vec", "train", "test", "run", "out")}
     word = test[0][0]
     commands = [
         ("fit", ["fit", paths["s.vec"], paths["t.vec"], "--dict", paths["train"], "-o",
@@ -548,7 +544,7 @@ def e2e(args, rows):
         ("evaluate", ["evaluate", paths["run"], "--dict", paths["test"], "-q"]),
         ("export", ["export", paths["run"], "-o", paths["out"], "-q"]),
         ("apply (streams the source file)", ["apply", paths["run"], paths["s.vec"], "-o",
-                                             os.path.join(folder, "applied.vec"), "-q"]),
+                                             p("applied.vec"), "-q"]),
     ]
     for label, cmd in commands:
         r = run_stage("cli", ["--cli"] + cmd)
@@ -562,21 +558,8 @@ def blind_cost(args, rows):
     process, timed inside it: the first of each before the run's cache exists, then again
     with it; R measured between the commands."""
     import statistics
-    import tempfile
 
-    from mapalign.export import write_vec
-    from mapalign.synthetic import make_pair
-
-    folder = tempfile.mkdtemp(prefix="mapalign-blind-cost-", dir=args.out)
-    src, tgt, train, test = make_pair(n_words=args.n, dim=args.dim, noise=0.3, seed=1,
-                                      extra_target=0.0, clusters=200)
-    p = lambda name: os.path.join(folder, name)  # noqa: E731
-    write_vec(p("s.vec"), src.words, src.vectors)
-    write_vec(p("t.vec"), tgt.words, tgt.vectors)
-    for name, pairs in (("train", train[:5000]), ("test", test[:1500])):
-        with open(p(name), "w") as f:
-            f.writelines(f"{a} {b}\n" for a, b in pairs)
-    del src, tgt
+    p, _ = _generated_files(args, "mapalign-blind-cost-")
     run = p("run")
     fit = run_stage("cli", ["--cli", "fit", p("s.vec"), p("t.vec"), "--dict", p("train"),
                             "-o", run, "-q", "--method", "procrustes", "--refine", "0"])
