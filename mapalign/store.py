@@ -93,13 +93,15 @@ RUN_KEYS = ("mapping", "settings", "inputs")  # a JSON file with none of them is
 
 
 def _is_run_report(path) -> bool:
-    """Whether ``path`` is a run's report, damaged or not (as :func:`read_report` tells)."""
+    """Whether ``path`` is a run's report, before a run is written over it: stricter than
+    :func:`read_report` (which names the missing field of a report holding any of
+    :data:`RUN_KEYS`), so that a file that is only partly like one is the user's, listed."""
     try:
         with open(path, encoding="utf-8") as f:
             report = json.load(f)
     except (OSError, ValueError):
         return False
-    return isinstance(report, dict) and any(k in report for k in RUN_KEYS)
+    return isinstance(report, dict) and "mapping" in report and "settings" in report
 
 
 def clear_cache(run_dir) -> None:
