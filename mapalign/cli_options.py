@@ -176,8 +176,8 @@ seed_option = click.option(
 restarts_option = click.option(
     "--restarts", type=click.IntRange(min=1), default=3, show_default=True,
     help="Unsupervised starts, per language in fit-multi (seeds SEED, SEED+1, ...; fit's "
-         "--init similarity also cycles through --similarity-vocab); the best criterion "
-         "wins.")
+         "--init similarity also cycles through --similarity-vocab); the best mean "
+         "translation cosine wins.")
 null_draws_option = click.option(
     "--null-draws", type=click.IntRange(min=0), default=2, show_default=True,
     help="Random starts put through the same procedure (per language in fit-multi): the "

@@ -231,7 +231,8 @@ class MultiAligner(Params):
                 W = self._gpa(M_seed, W, xp)
                 self.history_.append({"round": 0, "criterion": self._criterion(sched, shared,
                                                                                  W)})
-                log(f"generalised Procrustes: criterion {self.history_[-1]['criterion']:.4f}")
+                log(f"generalised Procrustes: mean translation cosine "
+                    f"{self.history_[-1]['criterion']:.4f}")
             if self.method == "joint":
                 W = self._joint(sched, shared, M_seed, seeds, W, xp, log)
         self.maps_ = {k: asnumpy(v) for k, v in W.items()}
@@ -295,7 +296,7 @@ class MultiAligner(Params):
             for (a, b), (i, _) in induced.items():
                 pairs[f"{a}-{b}"] = pairs.get(f"{a}-{b}", 0) + int(len(i))
             self.history_.append({"round": r, "criterion": c, "pairs": pairs})
-            log(f"joint refinement round {r}: criterion {c:.4f}")
+            log(f"joint refinement round {r}: mean translation cosine {c:.4f}")
             if c > best[1]:
                 best = (W, c)
         return best[0]

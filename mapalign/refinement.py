@@ -93,7 +93,7 @@ def refine(X, Z, solve: Callable, opts: RefineOptions, *, rows=None, W=None, see
         best = (W_src, W_tgt, c, 0)
         history.append({"round": 0, "criterion": c})
         if log:
-            log(f"refinement: round 0 (no refinement), criterion {c:.4f}")
+            log(f"refinement: round 0 (no refinement), mean translation cosine {c:.4f}")
     keep = opts.keep
     best_obj, last_gain, previous = -np.inf, 0, None
     self_learning = opts.keep < 1 or opts.until_flat
@@ -136,13 +136,13 @@ def refine(X, Z, solve: Callable, opts: RefineOptions, *, rows=None, W=None, see
             elif opts.stop_when_no_gain:
                 history.append(dict(entry, stopped="criterion did not rise"))
                 if log:
-                    log(f"refinement: round {it}, criterion {c:.4f} not above round "
+                    log(f"refinement: round {it}, mean translation cosine {c:.4f} not above round "
                         f"{best[3]}'s {best[2]:.4f}: stopped, round {best[3]} kept")
                 break
         history.append(entry)
         if log and not self_learning:
             log(f"refinement: round {it}, {entry['pairs']} pairs"
-                + (f", criterion {entry['criterion']:.4f}" if criterion else ""))
+                + (f", mean translation cosine {entry['criterion']:.4f}" if criterion else ""))
     if best is not None:
         W_src, W_tgt = best[0], best[1]
     return W_src, W_tgt, history

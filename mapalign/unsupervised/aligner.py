@@ -179,7 +179,7 @@ class UnsupervisedAligner(Mapping):
             _, c, trans = procedure(entry, default_rng(xp, seed), _labelled(log, name),
                                     rows=rows)
             entry["seconds"] = time.perf_counter() - t
-            log(f"{name} (random start): criterion {c:.4f}")
+            log(f"{name} (random start): mean translation cosine {c:.4f}")
             return entry, c, trans
 
         def start(r):
@@ -193,7 +193,7 @@ class UnsupervisedAligner(Mapping):
                                      entry, say)
             W, c, trans = procedure(entry, default_rng(xp, seed), say, rows, W0)
             entry["seconds"] = time.perf_counter() - t
-            log(f"{name}: criterion {c:.4f}")
+            log(f"{name}: mean translation cosine {c:.4f}")
             return entry, W, c, trans
 
         # Every procedure has its own seeds, so running them at once changes no number. The
