@@ -28,7 +28,6 @@ from threadpoolctl import threadpool_limits
 
 from .backend import asnumpy, get_array_module, get_xp, to_device
 from .evaluation import bootstrap_ci
-from .methods.procrustes import procrustes
 from .normalize import normalize, unit_rows
 from .retrieval import DEFAULT_BUDGET, mean_topk_similarity, nearest
 
@@ -52,15 +51,21 @@ def _translations(S, T, csls_k, budget):
     return idx[:, 0], val, r_t
 
 
-def isometric_agreement(X, Z, fwd, folds: int = 2):
+def isometric_agreement(X, Z, fwd, folds: int = 2, method: str = "procrustes"):
     """Per word: the cosine of ``X[i] W`` with ``Z[fwd[i]]``, ``W`` the orthogonal map fitted on
     the pairs ``(i, fwd[i])`` of the other folds (word ``i`` in fold ``i % folds``; with one
-    fold, on all pairs: in-sample). ``X``,
-    ``Z``: unit rows of the common space (device arrays); ``fwd``: numpy indices."""
+    fold, on all pairs: in-sample). ``X``, ``Z``: unit rows of the common space (device
+    arrays); ``fwd``: numpy indices. ``method``: the map refitted, ``"procrustes"`` for the
+    criterion; another of :data:`mapalign.methods.METHODS` scores the held-out words by the
+    cosine in that method's shared space (the benchmark's evidence that each refit favours
+    the runs of its own method, see docs/results.md)."""
+    from .methods import make_solver
+
     xp = get_array_module(X, Z)
     n = len(fwd)
     fold = np.arange(n) % folds
     Zf = Z[to_device(np.asarray(fwd), xp)]
+    solve = make_solver(method, X, Z)
     out = np.empty(n, dtype=np.float64)
     for f in range(folds):
         test = np.nonzero(fold == f)[0]
@@ -68,9 +73,9 @@ def isometric_agreement(X, Z, fwd, folds: int = 2):
         # one BLAS thread: a d x d SVD gains nothing from more, and on a loaded machine their
         # contention made each 300 x 300 SVD take 1.3-1.9 s instead of 0.02-0.03 s
         with threadpool_limits(1, user_api="blas"):
-            W = procrustes(X[train], Zf[train])
+            A, B = solve(X[train], Zf[train])
         t = to_device(test, xp)
-        out[test] = asnumpy(xp.sum(unit_rows(X[t] @ W) * Zf[t], axis=1))
+        out[test] = asnumpy(xp.sum(unit_rows(X[t] @ A) * unit_rows(Zf[t] @ B), axis=1))
     return out
 
 
@@ -311,6 +316,7 @@ def evaluate_unsupervised_run(run_dir, n: int = N_WORDS, record: bool = True, sr
         model, words[0], words[1], n=n, seed=seed, return_words=return_words, mapped=mapped,
         device=resolve_device(device or report.get("device_used", "cpu")), ref=ref)
     result["reference_recorded"] = ref is not None
+    result["method"] = run_method(report)
     if record:
         update_report(run_dir, "evaluations", {
             "dictionary": None, "created": _now(),
@@ -321,6 +327,23 @@ def evaluate_unsupervised_run(run_dir, n: int = N_WORDS, record: bool = True, sr
         result["source_words"] = words[0].words[:result["words"]]
         result["target_words"] = words[1].words[:result["targets"]]
     return result
+
+
+def run_method(report: dict):
+    """The method whose map gives a run's translations (from its report): the supervised
+    method, or the final map of a semi-supervised or unsupervised fit; None where the report
+    does not say."""
+    params = (report.get("model") or {}).get("params") or {}
+    return params.get("method") or params.get("final")
+
+
+# Across methods the criterion's preference is not evidence (docs/results.md: each refitted
+# map favours the runs of its own method, and the best method differs from pair to pair)
+ACROSS_METHODS = ("the runs' maps come from different methods ({a}, {b}): without a dictionary "
+                  "the criterion favours runs whose map is orthogonal, like the map it refits, "
+                  "and across methods its preference disagreed with test dictionaries on the "
+                  "pairs measured; compare methods with a dictionary (--dict), runs of one "
+                  "method without one")
 
 
 def compare_unsupervised_runs(run_a, run_b, n: int = N_WORDS, n_boot: int = 2000,
@@ -338,7 +361,14 @@ def compare_unsupervised_runs(run_a, run_b, n: int = N_WORDS, n_boot: int = 2000
                                n_boot, seed)
     runs = {"a": os.path.abspath(run_a), "b": os.path.abspath(run_b)}
     out.update(run_a=runs["a"], run_b=runs["b"], preferred_run=runs.get(out["prefers"]),
-               verdict_a=ev[0]["verdict"], verdict_b=ev[1]["verdict"])
+               verdict_a=ev[0]["verdict"], verdict_b=ev[1]["verdict"],
+               methods={"a": ev[0]["method"], "b": ev[1]["method"]},
+               same_method=ev[0]["method"] == ev[1]["method"])
+    if not out["same_method"] and None not in out["methods"].values():
+        from .lock import MapalignWarning
+
+        warnings.warn(ACROSS_METHODS.format(a=ev[0]["method"], b=ev[1]["method"]),
+                      MapalignWarning, stacklevel=2)
     return out
 
 

@@ -588,8 +588,8 @@ def blind_cost(args, rows):
 # ------------------------------------------------------------ quality without a dictionary
 BLIND_PAIRS = ("es-en", "zh-en", "fr-en", "fi-en")
 BLIND_MEASURES = ("isometric", "isometric_in_sample", "isometric_splits", "isometric_both",
-                  "isometric_rare", "linear", "space_cosine", "csls_margin", "z_score", "round_trip",
-                  "low_hubness")
+                  "isometric_rare", "linear", "refit_cca", "refit_multistep", "space_cosine",
+                  "csls_margin", "z_score", "round_trip", "low_hubness")
 NOISE_DRAWS = 200  # random half-splits and bootstrap resamples of the test words
 
 
@@ -703,9 +703,34 @@ def _variants(S, T, X, Z, m, splits=5):
         P = Xh[fold == f] @ W
         lin[fold == f] = np.sum(P * Zf[fold == f], axis=1) / np.maximum(
             np.linalg.norm(P, axis=1) * np.linalg.norm(Zf[fold == f], axis=1), 1e-12)
-    return dict(linear=float(lin.mean()), isometric_splits=float(np.mean(split)),
+    # ``refit_cca``, ``refit_multistep``: as the criterion, but the map refitted on the other
+    # half is that method's, the held-out words scored by the cosine in its shared space
+    refit = {f"refit_{m}": float(np.mean(quality.isometric_agreement(X, Z, fwd, method=m)))
+             for m in ("cca", "multistep")}
+    return dict(linear=float(lin.mean()), isometric_splits=float(np.mean(split)), **refit,
                 isometric_both=float((per_word.mean() + back.mean()) / 2),
                 isometric_rare=float(per_word[len(per_word) // 2:].mean()))
+
+
+def _pairwise(rows, measures, compare):
+    """For each of ``measures``: how often it orders two runs as their test CSLS P@1 does,
+    over the pairs of runs whose P@1 differ significantly (exact McNemar p < 0.05),
+    separately for runs of the same method and of different methods, among the close runs and
+    among all runs."""
+    import itertools
+
+    differ = [(a, b) for a, b in itertools.combinations(rows, 2)
+              if a["p1"] != b["p1"] and compare(a, b)["mcnemar_exact_p"] < 0.05]
+    out = {}
+    for measure in measures:
+        out[measure] = {}
+        for group in ("close", "all"):
+            for kind in ("same method", "different methods"):
+                sel = [(a, b) for a, b in differ if (group == "all" or a["close"] and b["close"])
+                       and (a["method"] == b["method"]) == (kind == "same method")]
+                right = sum((a[measure] > b[measure]) == (a["p1"] > b["p1"]) for a, b in sel)
+                out[measure][f"{group}, {kind}"] = dict(pairs=len(sel), right=int(right))
+    return out
 
 
 def blind(args):
@@ -754,6 +779,8 @@ def blind(args):
             S, T = model.mapped(src, tgt, n, n)
             m = quality.measures(S, T, X, Z)
             row = dict(name=name, close=close, p1=ev["csls"]["p@1"], hits=ev["hits"],
+                       method=config.get("method", model.final if config.get("unsupervised")
+                                         else None),
                        query_words=ev["query_words"],
                        isometric_in_sample=float(np.mean(quality.isometric_agreement(
                            X, Z, m["fwd"], folds=1))),
@@ -782,9 +809,11 @@ def blind(args):
                 entry[group] = dict(spearman=float(rho), picks=pick["name"], pick_p1=pick["p1"],
                                     best=best["name"], best_p1=best["p1"], mcnemar_p=p)
             table[measure] = entry
+        pairwise = _pairwise(rows, ("isometric", "refit_cca", "refit_multistep"), compare)
         for r in rows:
             r.pop("hits"), r.pop("query_words")
         results[pair] = dict(reference=ref, runs=rows, table=table, noise_ceiling=ceiling,
+                             pairwise=pairwise,
                              seconds=time.perf_counter() - t)
         os.makedirs(args.out, exist_ok=True)
         with open(out_path, "w") as f:
@@ -798,6 +827,13 @@ def blind(args):
             print(f"| {pair} | {measure} | {a['spearman']:.2f} | {c['spearman']:.2f} | "
                   f"{a['picks']} ({a['pick_p1']:.2f}; {a['mcnemar_p']:.2g}) | "
                   f"{c['picks']} ({c['pick_p1']:.2f}; {c['mcnemar_p']:.2g}) |")
+    print("\n| pair | measure | " + " | ".join(
+        f"{g}: right / pairs" for g in next(iter(results.values())).get("pairwise", {})
+        .get("isometric", {})) + " |")
+    for pair, res in results.items():
+        for measure, groups in res.get("pairwise", {}).items():
+            print(f"| {pair} | {measure} | " + " | ".join(
+                f"{v['right']} / {v['pairs']}" for v in groups.values()) + " |")
     print("\n| pair | runs | test words | split-half Spearman, median (5-95%) | bootstrap vs "
           "full test, median (5-95%) | noise ceiling | isometric |")
     print("|---|---|---|---|---|---|---|")

@@ -35,11 +35,11 @@ def runs(pair, tmp_path_factory):
                      {"good.txt": train, "bad.txt": _noisy(train, tgt, 0.9, 1),
                       "test.txt": pair[3]})
     out = {"test": str(p["test.txt"])}
-    for name in ("good", "bad"):
+    for name, dictionary, method in (("good", "good", "procrustes"), ("bad", "bad", "procrustes"),
+                                     ("multistep", "good", "multistep")):
         out[name] = str(folder / name)
-        fit_run(str(p["s.vec"]), str(p["t.vec"]), out[name], str(p[name + ".txt"]),
-                method="procrustes",
-                refine=0)
+        fit_run(str(p["s.vec"]), str(p["t.vec"]), out[name], str(p[dictionary + ".txt"]),
+                method=method, refine=0)
     return out
 
 
@@ -194,6 +194,36 @@ def test_compare_without_dict_on_the_command_line(runs):
     assert r.exit_code == 0 and f"prefers A ({runs['good']})" in r.stdout, r.output
     r = _cli("compare", runs["good"], runs["good"], "--json")  # the same run: no preference
     assert json.loads(r.stdout)["prefers"] is None
+
+
+def test_compare_without_dict_across_methods_warns(runs, pair, rng):
+    """The criterion's preference between runs of different methods is not evidence (each
+    refitted map favours its own method's runs): compare says so, in JSON and on stderr;
+    runs of one method compare without the warning."""
+    from mapalign.lock import MapalignWarning
+
+    with pytest.warns(MapalignWarning, match="different methods"):
+        r = _cli("compare", runs["good"], runs["multistep"], "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["methods"] == {"a": "procrustes", "b": "multistep"} and not doc["same_method"]
+    assert len(doc["warnings"]) == 1 and "different methods" in doc["warnings"][0]
+    with pytest.warns(MapalignWarning, match=r"different methods \(multistep, procrustes\)"):
+        r = _cli("compare", runs["multistep"], runs["good"], "-q")  # on stderr, as warnings go
+    assert r.exit_code == 0
+    same = quality.compare_unsupervised_runs(runs["good"], runs["bad"])
+    assert same["same_method"] and same["methods"]["a"] == "procrustes"
+    # the refit of another method scores held-out words in that method's shared space
+    # (true translations score far above random pairs, in-sample or not)
+    src, tgt, train, _ = pair
+    X = quality._common_space(src.vectors, len(src), np)
+    Z = quality._common_space(tgt.vectors, len(tgt), np)
+    s_row, t_row = ({w: i for i, w in enumerate(e.words)} for e in (src, tgt))
+    rows = np.array([(s_row[a], t_row[b]) for a, b in dict(train).items()])
+    true = quality.isometric_agreement(X[rows[:, 0]], Z, rows[:, 1], method="multistep")
+    noise = quality.isometric_agreement(X[rows[:, 0]], Z, rng.integers(0, len(Z), len(rows)),
+                                        method="multistep")
+    assert true.mean() > 0.5 > 0.1 > abs(noise.mean())
 
 
 def test_options_of_a_dictionary_evaluation_without_dict_are_a_usage_error(runs):
