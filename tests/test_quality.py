@@ -36,7 +36,8 @@ def runs(pair, tmp_path_factory):
                       "test.txt": pair[3]})
     out = {"test": str(p["test.txt"])}
     for name, dictionary, method in (("good", "good", "procrustes"), ("bad", "bad", "procrustes"),
-                                     ("multistep", "good", "multistep")):
+                                     ("ms-good", "good", "multistep"),
+                                     ("ms-bad", "bad", "multistep")):
         out[name] = str(folder / name)
         fit_run(str(p["s.vec"]), str(p["t.vec"]), out[name], str(p[dictionary + ".txt"]),
                 method=method, refine=0)
@@ -196,24 +197,26 @@ def test_compare_without_dict_on_the_command_line(runs):
     assert json.loads(r.stdout)["prefers"] is None
 
 
-def test_compare_without_dict_across_methods_warns(runs, pair, rng):
-    """The criterion's preference between runs of different methods is not evidence (each
-    refitted map favours its own method's runs): compare says so, in JSON and on stderr;
-    runs of one method compare without the warning."""
+def test_compare_without_dict_warns_where_it_prefers_a_procrustes_run(runs, pair, rng):
+    """The criterion leans towards Procrustes runs (it refits an orthogonal map): where it
+    prefers one over a run of another method, compare says so (JSON and stderr); preferring
+    the other method's run, or between runs of one method: no warning."""
     from mapalign.lock import MapalignWarning
 
-    with pytest.warns(MapalignWarning, match="different methods"):
-        r = _cli("compare", runs["good"], runs["multistep"], "--json")
+    with pytest.warns(MapalignWarning, match="is a Procrustes run and the other"):
+        r = _cli("compare", runs["good"], runs["ms-bad"], "--json")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
-    assert doc["methods"] == {"a": "procrustes", "b": "multistep"} and not doc["same_method"]
-    assert len(doc["warnings"]) == 1 and "different methods" in doc["warnings"][0]
-    with pytest.warns(MapalignWarning, match=r"different methods \(multistep, procrustes\)"):
-        r = _cli("compare", runs["multistep"], runs["good"], "-q")  # on stderr, as warnings go
-    assert r.exit_code == 0
-    same = quality.compare_unsupervised_runs(runs["good"], runs["bad"])
-    assert same["same_method"] and same["methods"]["a"] == "procrustes"
-    # the refit of another method scores held-out words in that method's shared space
+    assert doc["prefers"] == "a" and not doc["same_method"]
+    assert doc["methods"] == {"a": "procrustes", "b": "multistep"}
+    assert len(doc["warnings"]) == 1 and "(multistep) is not" in doc["warnings"][0]
+    with pytest.warns(MapalignWarning, match=f"{runs['good']} is a Procrustes run"):
+        r = _cli("compare", runs["ms-bad"], runs["good"], "-q")  # on stderr, as warnings go
+    assert r.exit_code == 0 and "prefers B" in r.stdout
+    for a, b in ((runs["ms-good"], runs["bad"]), (runs["good"], runs["bad"])):
+        r = _cli("compare", a, b, "--json")
+        doc = json.loads(r.stdout)
+        assert doc["prefers"] == "a" and doc["warnings"] == [], doc
     # (true translations score far above random pairs, in-sample or not)
     src, tgt, train, _ = pair
     X = quality._common_space(src.vectors, len(src), np)
