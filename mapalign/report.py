@@ -222,7 +222,7 @@ def build_blind_report(run_dir, out_path, force=False, src=None, tgt=None, verif
     """The page of a run without a test dictionary (:mod:`mapalign.quality`): the criterion
     of each frequent source word against the reference of random maps, the round trip and
     hubness. Returns what it shows, as numbers."""
-    from .quality import GOOD, USABLE, evaluate_unsupervised_run
+    from .quality import GOOD, USABLE, evaluate_unsupervised_run, level
 
     check_output_file(out_path, create=True)  # before any work
     plt = _plt()
@@ -234,8 +234,8 @@ def build_blind_report(run_dir, out_path, force=False, src=None, tgt=None, verif
     ax.hist(q["per_word"], bins=40, alpha=0.7, label=f"{q['words']} source words")
     ax.axvline(q["criterion"], color="C1", label=f"criterion (mean) {q['criterion']:.3f}")
     ax.axvline(ref, color="k", ls="--", label=f"random maps {ref:.3f}")
-    for level, what in ((USABLE, "partial"), (GOOD, "good")):
-        ax.axvline(ref + level, color="grey", ls=":", label=f"{what} from {ref + level:.2f}")
+    for at, what in ((USABLE, "partial"), (GOOD, "good")):
+        ax.axvline(level(ref, at), color="grey", ls=":", label=f"{what} from {level(ref, at):.2f}")
     ax.set_xlabel("cosine of the word's translation under a map fitted on the other words")
     ax.set_ylabel("source words")
     ax.set_title("Criterion against random maps")
@@ -264,6 +264,7 @@ def build_blind_report(run_dir, out_path, force=False, src=None, tgt=None, verif
             ("random orthogonal maps (reference)", f"{ref:.4f} <small>(draws " + ", ".join(
                 f"{v:.4f}" for v in q["reference_detail"]["draws"]) + ")</small>"),
             ("above the reference", f"{q['above_reference']:+.4f}"),
+            ("scaled (random maps 0, full agreement 1)", f"{q['scaled']:.2f}"),
             ("round trip", f"{q['round_trip']:.3f}"),
             ("queries taken by the 1% most retrieved targets", f"{q['hubness']:.3f} "
              f"<small>(skew {h['skew']:.2f}; {h['targets_retrieved']} of {h['targets']} "

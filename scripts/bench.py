@@ -714,22 +714,33 @@ def _variants(S, T, X, Z, m, splits=5):
 
 def _pairwise(rows, measures, compare):
     """For each of ``measures``: how often it orders two runs as their test CSLS P@1 does,
-    over the pairs of runs whose P@1 differ significantly (exact McNemar p < 0.05),
-    separately for runs of the same method and of different methods, among the close runs and
-    among all runs."""
+    over the pairs of runs whose P@1 differ significantly (exact McNemar p < 0.05):
+    separately for runs of the same method and of different methods, among the close runs
+    and among all runs; and, over all runs, its preferences for a Procrustes run over a run
+    of another method apart from all its other preferences (``compare`` warns of the
+    former)."""
     import itertools
 
     differ = [(a, b) for a, b in itertools.combinations(rows, 2)
               if a["p1"] != b["p1"] and compare(a, b)["mcnemar_exact_p"] < 0.05]
+
+    def towards_procrustes(a, b, measure):
+        pick, other = (a, b) if a[measure] > b[measure] else (b, a)
+        return pick["method"] == "procrustes" and other["method"] != "procrustes"
+
     out = {}
     for measure in measures:
-        out[measure] = {}
-        for group in ("close", "all"):
-            for kind in ("same method", "different methods"):
-                sel = [(a, b) for a, b in differ if (group == "all" or a["close"] and b["close"])
-                       and (a["method"] == b["method"]) == (kind == "same method")]
-                right = sum((a[measure] > b[measure]) == (a["p1"] > b["p1"]) for a, b in sel)
-                out[measure][f"{group}, {kind}"] = dict(pairs=len(sel), right=int(right))
+        groups = {f"{group}, {kind}": [
+            (a, b) for a, b in differ if (group == "all" or a["close"] and b["close"])
+            and (a["method"] == b["method"]) == (kind == "same method")]
+            for group in ("close", "all") for kind in ("same method", "different methods")}
+        groups["all, prefers a Procrustes run over another method's"] = [
+            (a, b) for a, b in differ if towards_procrustes(a, b, measure)]
+        groups["all, every other preference"] = [
+            (a, b) for a, b in differ if not towards_procrustes(a, b, measure)]
+        out[measure] = {name: dict(pairs=len(sel), right=int(sum(
+            (a[measure] > b[measure]) == (a["p1"] > b["p1"]) for a, b in sel)))
+            for name, sel in groups.items()}
     return out
 
 
@@ -827,9 +838,9 @@ def blind(args):
             print(f"| {pair} | {measure} | {a['spearman']:.2f} | {c['spearman']:.2f} | "
                   f"{a['picks']} ({a['pick_p1']:.2f}; {a['mcnemar_p']:.2g}) | "
                   f"{c['picks']} ({c['pick_p1']:.2f}; {c['mcnemar_p']:.2g}) |")
-    print("\n| pair | measure | " + " | ".join(
-        f"{g}: right / pairs" for g in next(iter(results.values())).get("pairwise", {})
-        .get("isometric", {})) + " |")
+    groups = list(next(iter(results.values())).get("pairwise", {}).get("isometric", {}))
+    print("\n| pair | measure | " + " | ".join(f"{g}: right / pairs" for g in groups) + " |")
+    print("|---|---|" + "---|" * len(groups))
     for pair, res in results.items():
         for measure, groups in res.get("pairwise", {}).items():
             print(f"| {pair} | {measure} | " + " | ".join(

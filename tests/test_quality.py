@@ -60,7 +60,8 @@ def test_reference_below_a_real_alignment_and_level_with_none(pair, rng):
     src, tgt, train, _ = pair
     good = quality.evaluate_unsupervised(
         SupervisedAligner(method="procrustes", refine=0).fit(src, tgt, train), src, tgt)
-    assert good["criterion_ci95"][0] > good["reference"] + quality.GOOD
+    assert good["criterion_ci95"][0] > quality.level(good["reference"], quality.GOOD)
+    assert good["scaled"] == pytest.approx(quality.scaled(good["criterion"], good["reference"]))
     assert good["verdict"].startswith("good")
     # two independent random spaces: no map relates them, whatever dictionary it was fitted on
     s = Embeddings(src.words, rng.standard_normal(src.vectors.shape).astype(np.float32))
@@ -265,7 +266,7 @@ def test_evaluate_multi_without_dict_measures_every_directed_pair(multi_run):
     assert doc["warnings"] == []
     for pair, q in doc["pairs"].items():
         _numeric_and_verdict(q)
-        assert q["criterion_ci95"][0] > q["reference"] + quality.USABLE, pair
+        assert q["criterion_ci95"][0] > quality.level(q["reference"], quality.USABLE), pair
         assert q["reference_recorded"] == (pair in recorded)
     again = quality.evaluate_unsupervised_multi_run(multi_run, [("aa", "hub")], record=False,
                                                     reuse_reference=False)
