@@ -64,7 +64,7 @@ force_option = click.option(
 
 def output_option(dest: str, help: str, required: bool = True, **path):
     """``-o/--out``: where the command writes (``help`` says what), a :class:`Path`."""
-    return click.option("-o", "--out", dest, required=required, default=None,
+    return click.option("-o", "--out", dest, required=required,
                         type=Path(**path), help=help)
 
 

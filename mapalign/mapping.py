@@ -348,13 +348,14 @@ class SupervisedAligner(Mapping):
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
-    def _refine(self, X, Z, solve, s_rows, t_rows, rounds, criterion=None, log=None):
+    def _refine(self, X, Z, solve, s_rows, t_rows, rounds, criterion=None, log=None,
+                criterion_name="criterion"):
         xp = get_array_module(X)
         rows = (to_device(s_rows, xp), to_device(t_rows, xp))
         opts = RefineOptions(rounds=rounds, vocab=self.refine_vocab, csls_k=self.csls_k,
                              induction=self.induction, budget=self.budget)
         return refine(X, Z, solve, opts, rows=rows, seed_rows=rows, criterion=criterion,
-                      log=log)
+                      criterion_name=criterion_name, log=log)
 
     def _choose_rounds(self, X, Z, solve, s_rows, t_rows, log=None):
         """Rounds of refinement by P@1 on held-out seed source words."""
@@ -366,8 +367,8 @@ class SupervisedAligner(Mapping):
 
         _, _, hist = self._refine(X, Z, solve, s_rows[~is_held], t_rows[~is_held],
                                   self.max_refine, criterion=heldout_p1,
-                                  log=(lambda m: log("choosing rounds: " + m.replace(
-                                      "criterion", "held-out P@1"))) if log else None)
+                                  criterion_name="held-out P@1",
+                                  log=(lambda m: log("choosing rounds: " + m)) if log else None)
         scores = [(h["criterion"], -h["round"]) for h in hist if "criterion" in h]
         best = max(scores)
         rounds = -best[1]

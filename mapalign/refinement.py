@@ -74,14 +74,16 @@ def _finite_mean(v, xp):
 
 
 def refine(X, Z, solve: Callable, opts: RefineOptions, *, rows=None, W=None, seed_rows=None,
-           criterion: Optional[Callable] = None, rng=None, log=None):
+           criterion: Optional[Callable] = None, criterion_name: str = "criterion", rng=None,
+           log=None):
     """Run the loop from the dictionary ``rows = (src_rows, tgt_rows)`` or from a mapping
     ``W = (W_src, W_tgt)``.
 
     ``solve(Xs, Zs) -> (W_src, W_tgt)`` fits a mapping on matched rows. ``seed_rows`` (a pair of
     index arrays) are added to every induced dictionary. With ``criterion(W_src, W_tgt)`` every
     round is scored and the best-scoring mapping is returned (the first mapping included);
-    otherwise the last. Returns ``(W_src, W_tgt, history)``.
+    otherwise the last; ``criterion_name`` names it in the ``log`` lines. Returns ``(W_src,
+    W_tgt, history)``.
     """
     xp = get_array_module(X, Z)
     n, m = min(opts.vocab, X.shape[0]), min(opts.vocab, Z.shape[0])
@@ -93,7 +95,7 @@ def refine(X, Z, solve: Callable, opts: RefineOptions, *, rows=None, W=None, see
         best = (W_src, W_tgt, c, 0)
         history.append({"round": 0, "criterion": c})
         if log:
-            log(f"refinement: round 0 (no refinement), mean translation cosine {c:.4f}")
+            log(f"refinement: round 0 (no refinement), {criterion_name} {c:.4f}")
     keep = opts.keep
     best_obj, last_gain, previous = -np.inf, 0, None
     self_learning = opts.keep < 1 or opts.until_flat
@@ -136,13 +138,13 @@ def refine(X, Z, solve: Callable, opts: RefineOptions, *, rows=None, W=None, see
             elif opts.stop_when_no_gain:
                 history.append(dict(entry, stopped="criterion did not rise"))
                 if log:
-                    log(f"refinement: round {it}, mean translation cosine {c:.4f} not above round "
+                    log(f"refinement: round {it}, {criterion_name} {c:.4f} not above round "
                         f"{best[3]}'s {best[2]:.4f}: stopped, round {best[3]} kept")
                 break
         history.append(entry)
         if log and not self_learning:
             log(f"refinement: round {it}, {entry['pairs']} pairs"
-                + (f", mean translation cosine {entry['criterion']:.4f}" if criterion else ""))
+                + (f", {criterion_name} {entry['criterion']:.4f}" if criterion else ""))
     if best is not None:
         W_src, W_tgt = best[0], best[1]
     return W_src, W_tgt, history

@@ -165,3 +165,18 @@ def test_refine_auto_is_decided_on_held_out_seed_words_only():
     assert again.refine_choice_ == choice
     with pytest.raises(ValueError, match="refine must be 'auto'"):
         SupervisedAligner(refine=-1).fit(src, tgt, train)
+
+
+def test_progress_names_the_score_that_chooses_rounds():
+    """Choosing refinement rounds scores each round by held-out P@1, and the progress lines say
+    so (the unsupervised fit's rounds are scored by the mean translation cosine instead)."""
+    from mapalign import SupervisedAligner
+    from mapalign.synthetic import make_pair
+
+    src, tgt, train, _ = make_pair(n_words=600, dim=16, seed=5)
+    said = []
+    SupervisedAligner(method="procrustes", refine="auto", max_refine=2).fit(
+        src, tgt, train, progress=said.append)
+    rounds = [m for m in said if m.startswith("choosing rounds: refinement: round")]
+    assert rounds and all("held-out P@1" in m for m in rounds), said
+    assert not any("cosine" in m for m in said), said

@@ -158,7 +158,8 @@ class UnsupervisedAligner(Mapping):
                 return scored[-1][1]
 
             W_src, W_tgt, hist = refine(X, Z, solve, final_opts, rows=rows, W=W,
-                                        criterion=scored_crit, log=say)
+                                        criterion=scored_crit,
+                                        criterion_name="mean translation cosine", log=say)
             entry["refinement"] = hist
             _, c, trans = next(s for s in scored if s[0] is W_src)  # the mapping kept
             entry["criterion"] = c
