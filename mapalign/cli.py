@@ -100,8 +100,8 @@ def format_quality(q: dict) -> str:
         f"criterion ({q['measure']}) {q['criterion']:.4f}{ci}, over the {q['words']} most "
         f"frequent source words and {q['targets']} targets",
         f"reference (random orthogonal maps) {q['reference']:.4f}: the criterion is "
-        f"{q['above_reference']:+.4f} above it ({q['scaled']:.2f} on a scale from random "
-        "maps, 0, to full agreement, 1)",
+        f"{abs(q['above_reference']):.4f} {'above' if q['above_reference'] >= 0 else 'below'} "
+        f"it ({q['scaled']:.2f} on a scale from random maps, 0, to full agreement, 1)",
         f"round trip {q['round_trip']:.3f} (share of the words whose translation translates "
         "back to them)",
         f"hubness {q['hubness']:.3f} (share of the queries taken by the 1% most retrieved "

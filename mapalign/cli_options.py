@@ -72,7 +72,8 @@ def output_option(dest: str, help: str, required: bool = True, **path):
 strict_option = click.option(
     "--strict", is_flag=True,
     help="Exit with status 3 on a run that failed its own quality check (an unsupervised map "
-         "that did not converge, a semi-supervised held-out check that failed): a fit writes "
+         "that did not converge, a semi-supervised held-out check that failed, a "
+         "dictionary-free check that found no alignment): a fit writes "
          "it, then exits 3; a command that reads it refuses it before any work. Without "
          "--strict such a run is used, with a warning.")
 no_swap_check_option = click.option(

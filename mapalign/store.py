@@ -395,9 +395,10 @@ def update_report(run_dir, key, entry, mapping_sha256: Optional[str] = None) -> 
 def run_verdict(report: dict) -> dict:
     """What a fit learnt about its own run's quality, from its ``report``: ``{"failed": bool,
     "warnings": [...]}``. Failed: the unsupervised criterion did not beat random starts (a
-    two-language run, or a language of a multilingual one), or the semi-supervised held-out
-    check translated almost none of its words. Warned about besides: a convergence not
-    tested, seed pairs dropped, and every warning the fit recorded. Every command that uses
+    two-language run, or a language of a multilingual one), the semi-supervised held-out
+    check translated almost none of its words, or the fit's dictionary-free check found no
+    alignment. Warned about besides: that check's verdict 'poor', a convergence not tested,
+    seed pairs dropped, and every warning the fit recorded. Every command that uses
     a run shows these (the command line on stderr, even with ``-q``, and in its JSON
     ``warnings``); ``--strict`` refuses a failed run."""
     from .semi_supervised import HELDOUT_WARN
@@ -423,6 +424,18 @@ def run_verdict(report: dict) -> dict:
             out.append(f"the semi-supervised held-out check failed: CSLS P@1 "
                        f"{check['p@1']:.1f} on {check.get('words')} held-out seed words")
     multi = report.get("multi") or {}
+    checks = {"": report.get("quality")}
+    checks.update({f" ({pair})": q for pair, q in (multi.get("quality") or {}).items()})
+    for where, q in checks.items():
+        said = q.get("verdict") if isinstance(q, dict) else None
+        if not isinstance(said, str) or unsup.get("converged") is False:
+            continue
+        if said.startswith("no alignment"):
+            failed = True
+            out.append(f"the fit's dictionary-free check{where} found no alignment: {said}; "
+                       "the mapping is probably wrong")
+        elif said.startswith("poor"):
+            out.append(f"the fit's dictionary-free check{where}: {said}")
     bad = sorted(lang for lang, info in (multi.get("hub_fits") or {}).items()
                  if isinstance(info, dict) and info.get("converged") is False)
     if bad:

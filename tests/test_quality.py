@@ -198,26 +198,29 @@ def test_compare_without_dict_on_the_command_line(runs):
     assert json.loads(r.stdout)["prefers"] is None
 
 
-def test_compare_without_dict_warns_where_it_prefers_a_procrustes_run(runs, pair, rng):
-    """The criterion leans towards Procrustes runs (it refits an orthogonal map): where it
-    prefers one over a run of another method, compare says so (JSON and stderr); preferring
-    the other method's run, or between runs of one method: no warning."""
+def test_compare_without_dict_across_methods_warns(runs, pair, rng):
+    """The criterion leans towards runs whose map is near orthogonal: between runs of
+    different methods compare says its preference can be wrong (JSON and stderr, whichever
+    run it prefers); between runs of one method: no warning."""
     from mapalign.lock import MapalignWarning
 
-    with pytest.warns(MapalignWarning, match="is a Procrustes run and the other"):
-        r = _cli("compare", runs["good"], runs["ms-bad"], "--json")
-    assert r.exit_code == 0, r.output
-    doc = json.loads(r.stdout)
-    assert doc["prefers"] == "a" and not doc["same_method"]
-    assert doc["methods"] == {"a": "procrustes", "b": "multistep"}
-    assert len(doc["warnings"]) == 1 and "(multistep) is not" in doc["warnings"][0]
-    with pytest.warns(MapalignWarning, match=f"{runs['good']} is a Procrustes run"):
-        r = _cli("compare", runs["ms-bad"], runs["good"], "-q")  # on stderr, as warnings go
-    assert r.exit_code == 0 and "prefers B" in r.stdout
-    for a, b in ((runs["ms-good"], runs["bad"]), (runs["good"], runs["bad"])):
-        r = _cli("compare", a, b, "--json")
+    for a, b, prefers in ((runs["good"], runs["ms-bad"], "a"), (runs["ms-good"], runs["bad"], "a"),
+                          (runs["bad"], runs["ms-good"], "b")):
+        with pytest.warns(MapalignWarning, match="come from different methods"):
+            r = _cli("compare", a, b, "--json")
+        assert r.exit_code == 0, r.output
         doc = json.loads(r.stdout)
-        assert doc["prefers"] == "a" and doc["warnings"] == [], doc
+        assert doc["prefers"] == prefers and not doc["same_method"], doc
+        said = [w for w in doc["warnings"] if "different methods" in w]
+        assert len(said) == 1 and "--dict" in said[0], doc["warnings"]
+    assert doc["methods"] == {"a": "procrustes", "b": "multistep"}
+    with pytest.warns(MapalignWarning, match=r"different methods \(multistep, procrustes\)"):
+        r = _cli("compare", runs["ms-good"], runs["good"], "-q")  # on stderr, as warnings go
+    assert r.exit_code == 0
+    r = _cli("compare", runs["good"], runs["bad"], "--json")
+    doc = json.loads(r.stdout)
+    assert doc["prefers"] == "a" and doc["same_method"]
+    assert not any("different methods" in w for w in doc["warnings"])
     # (true translations score far above random pairs, in-sample or not)
     src, tgt, train, _ = pair
     X = quality._common_space(src.vectors, len(src), np)
@@ -315,3 +318,19 @@ def test_evaluate_multi_without_dict_on_a_device(multi_run):
     assert strict_xp.COUNTS["h2d"] >= 4  # both languages, mapped and as read, on the device
     for key in NUMERIC:
         assert dev["aa-bb"][key] == pytest.approx(cpu["aa-bb"][key], abs=1e-6), key
+
+
+def test_a_fit_whose_dictionary_free_check_finds_no_alignment_has_failed(runs):
+    """A run's verdict includes its fit's dictionary-free check: 'no alignment found' (here
+    multi-step on a dictionary of 90% random pairs) fails the run (--strict exits 3, every
+    command warns); a run the check rates good carries no such warning."""
+    with open(f"{runs['ms-bad']}/report.json") as f:
+        assert json.load(f)["quality"]["verdict"].startswith("no alignment")
+    r = _cli("translate", runs["ms-bad"], "ka", "--json")
+    doc = json.loads(r.stdout)
+    assert any("found no alignment" in w for w in doc["warnings"]), doc
+    r = _cli("translate", runs["ms-bad"], "ka", "--strict", "--json")
+    assert r.exit_code == 3, r.output
+    r = _cli("translate", runs["ms-good"], "ka", "--strict", "--json")
+    assert r.exit_code == 0 and not any("dictionary-free" in w
+                                        for w in json.loads(r.stdout)["warnings"]), r.output
