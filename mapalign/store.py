@@ -432,8 +432,8 @@ def run_verdict(report: dict) -> dict:
             continue
         if said.startswith("no alignment"):
             failed = True
-            out.append(f"the fit's dictionary-free check{where} found no alignment: {said}; "
-                       "the mapping is probably wrong")
+            out.append(f"the fit's dictionary-free check{where}: {said}; the mapping is "
+                       "probably wrong")
         elif said.startswith("poor"):
             out.append(f"the fit's dictionary-free check{where}: {said}")
     bad = sorted(lang for lang, info in (multi.get("hub_fits") or {}).items()
