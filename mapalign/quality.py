@@ -360,7 +360,7 @@ def run_method(report: dict):
 ACROSS_METHODS = ("the two runs come from different methods ({a}, {b}): the criterion refits "
                   "an orthogonal map and leans towards runs whose map is near one (Procrustes "
                   "most, CCA least), so its preference between methods can be wrong even when "
-                  "the interval is clear of 0; compare methods with --dict")
+                  "the interval is clear of 0; compare methods with {dictionary}")
 
 
 def compare_unsupervised_runs(run_a, run_b, n: int = N_WORDS, n_boot: int = 2000,
@@ -384,8 +384,12 @@ def compare_unsupervised_runs(run_a, run_b, n: int = N_WORDS, n_boot: int = 2000
     if not out["same_method"] and None not in out["methods"].values():
         from .lock import MapalignWarning
 
-        warnings.warn(ACROSS_METHODS.format(a=ev[0]["method"], b=ev[1]["method"]),
-                      MapalignWarning, stacklevel=2)
+        from .errors import option
+
+        warnings.warn(ACROSS_METHODS.format(
+            a=ev[0]["method"], b=ev[1]["method"],
+            dictionary=option("dictionary", "TEST", python="a test dictionary")),
+            MapalignWarning, stacklevel=2)
     return out
 
 
