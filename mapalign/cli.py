@@ -275,7 +275,8 @@ def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, re
                         "or a seed dictionary"])
         elif not quiet:
             click.echo(line, err=True)
-    report, failed = _with_verdict(report)
+    report, failed, said = _with_verdict(report)
+    warn([w for w in said if "DID NOT CONVERGE" not in w])  # that one was said above
     if strict and failed:
         raise Failure(f"{run_dir}: the run failed its own quality check (see the warnings): "
                       "written, but refused under --strict", 3, report)
@@ -300,10 +301,11 @@ def fit(src, tgt, dictionary, unsupervised, semi_supervised, run_dir, method, re
 def _with_verdict(report: dict):
     """A fit's JSON document: its report, whose ``warnings`` begin with what the run's verdict
     says (the same words every later command on the run shows); and whether the run failed
-    its own check."""
+    its own check, and the verdict's own warnings (for the fit to show on stderr)."""
     verdict = run_verdict(report)
     said = [w for w in verdict["warnings"] if not w.startswith("at fit: ")]
-    return {**report, "warnings": said + list(report.get("warnings") or [])}, verdict["failed"]
+    return ({**report, "warnings": said + list(report.get("warnings") or [])},
+            verdict["failed"], said)
 
 
 @main.command(roles=(PRINTS, RECORDS, SEARCHES, QUERIES))
@@ -555,7 +557,8 @@ def fit_multi(spaces, dictionaries, unsupervised, hub, method, run_dir, normaliz
                        f"({info['pairs_oov']} dropped: a word out of vocabulary)")
     failed = [lang for lang, info in report["multi"]["hub_fits"].items()
               if info.get("converged") is False]
-    report, _ = _with_verdict(report)
+    report, _, said = _with_verdict(report)
+    warn([w for w in said if "DID NOT CONVERGE" not in w])  # that one is said below
     if failed:
         warn([f"the unsupervised map of {', '.join(failed)} to {hub} DID NOT CONVERGE "
               "(criterion within the margin of random starts); those maps are probably "

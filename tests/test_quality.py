@@ -34,7 +34,7 @@ def runs(pair, tmp_path_factory):
     p = write_inputs(folder, {"s.vec": src, "t.vec": tgt},
                      {"good.txt": train, "bad.txt": _noisy(train, tgt, 0.9, 1),
                       "test.txt": pair[3]})
-    out = {"test": str(p["test.txt"])}
+    out = {"test": str(p["test.txt"]), "inputs": p}
     for name, dictionary, method in (("good", "good", "procrustes"), ("bad", "bad", "procrustes"),
                                      ("ms-good", "good", "multistep"),
                                      ("ms-bad", "bad", "multistep")):
@@ -334,3 +334,18 @@ def test_a_fit_whose_dictionary_free_check_finds_no_alignment_has_failed(runs):
     r = _cli("translate", runs["ms-good"], "ka", "--strict", "--json")
     assert r.exit_code == 0 and not any("dictionary-free" in w
                                         for w in json.loads(r.stdout)["warnings"]), r.output
+
+
+def test_the_fit_itself_says_its_run_failed(runs, tmp_path):
+    """The fit shows its own verdict on stderr, even with -q (the JSON holds it too), before
+    --strict refuses the run."""
+    p = runs["inputs"]
+    args = ["fit", p["s.vec"], p["t.vec"], "--dict", p["bad.txt"], "--method", "multistep",
+            "--refine", "0"]
+    r = _cli(*args, "-o", tmp_path / "a", "-q")
+    assert r.exit_code == 0 and "warning: " in r.stderr and "no alignment found" in r.stderr
+    r = _cli(*args, "-o", tmp_path / "b", "-q", "--strict")
+    assert r.exit_code == 3
+    assert r.stderr.index("no alignment found") < r.stderr.index("refused under --strict")
+    r = _cli(*args[:4], p["good.txt"], "-o", tmp_path / "c", "-q")
+    assert r.exit_code == 0 and "warning" not in r.stderr, r.stderr
