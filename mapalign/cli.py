@@ -120,6 +120,13 @@ def _need_dict(*names):
                                "the command measures the run's dictionary-free quality)")
 
 
+def _signed(v: float, places: int) -> str:
+    """``v`` with a sign and ``places`` decimals; a value that would round to zero without
+    being zero is shown in scientific notation (an interval's end of -0.00004 is not 0)."""
+    text = f"{v:+.{places}f}"
+    return f"{v:+.1e}" if v != 0 and float(text) == 0 else text
+
+
 class _Group(click.Group):
     """Every command is a :class:`~mapalign.cli_output.Command` (the output contract).
     Ctrl-C ends a command with status 130 (128 + SIGINT), as shells expect, instead of
@@ -423,8 +430,9 @@ def compare(run_a, run_b, dictionary, retrieval, k, eval_vocab, device, src_path
             click.echo(f"{out['measure']} on the {out['words']} frequent source words both "
                        f"runs can query: A {out['a']:.4f}, B {out['b']:.4f} (references "
                        f"{out['reference_a']:.4f}, {out['reference_b']:.4f})\n"
-                       f"difference A - B {out['difference']:+.4f} (95% CI {lo:+.4f} to "
-                       f"{hi:+.4f}): {which}\nA: {out['verdict_a']}\nB: {out['verdict_b']}")
+                       f"difference A - B {_signed(out['difference'], 4)} (95% CI "
+                       f"{_signed(lo, 4)} to {_signed(hi, 4)}): {which}\nA: "
+                       f"{out['verdict_a']}\nB: {out['verdict_b']}")
         return out
     with _user_errors():
         out = compare_runs(run_a, run_b, dictionary, retrieval or DEFAULT_RETRIEVAL, f"p@{k}",
@@ -437,8 +445,9 @@ def compare(run_a, run_b, dictionary, retrieval, k, eval_vocab, device, src_path
         return out
     lo, hi = out["difference_ci95"]
     click.echo(f"{out['metric']} on {out['words']} source words: A {out['a']:.2f}, "
-               f"B {out['b']:.2f}\ndifference A - B {out['difference']:+.2f} points "
-               f"(95% CI {lo:+.2f} to {hi:+.2f}); only A right on {out['only_a_right']}, "
+               f"B {out['b']:.2f}\ndifference A - B {_signed(out['difference'], 2)} points "
+               f"(95% CI {_signed(lo, 2)} to {_signed(hi, 2)}); only A right on "
+               f"{out['only_a_right']}, "
                f"only B right on {out['only_b_right']}; exact McNemar p = "
                f"{out['mcnemar_exact_p']:.4f}")
     return out

@@ -314,3 +314,10 @@ def test_format_rows_is_printf_byte_for_byte(rng):
     words[7] = "nul\0byte"
     assert format_rows(words, V) == printf(words, V)
     assert format_rows(words[8:], V[8:]) == printf(words[8:], V[8:])
+
+
+def test_a_small_nonzero_difference_is_not_printed_as_zero():
+    from mapalign.cli import _signed
+
+    assert _signed(-4e-5, 4) == "-4.0e-05" and _signed(0.0, 4) == "+0.0000"
+    assert _signed(-0.0008, 4) == "-0.0008" and _signed(1.8, 2) == "+1.80"
