@@ -98,22 +98,30 @@ class Command(click.Command):
             raised.append(str(message))
             shown(message, *args, **kw)
 
+        notes = []  # the verdicts of the runs read: in every document, an error's too
+
+        def gathered(doc, error=False):
+            if error and "warnings" not in doc and not (notes or raised):
+                return doc  # an error document stays {"error": ..., "exit_code": ...}
+            own = [w for w in doc.get("warnings") or [] if w not in notes]
+            doc["warnings"] = notes + own + [w for w in dict.fromkeys(raised)
+                                             if w not in own and w not in notes]
+            return doc
+
         try:
             with redirect, warnings.catch_warnings():
                 shown, warnings.showwarning = warnings.showwarning, show
                 notes = self._run_verdicts(ctx)
                 doc = super().invoke(ctx)
                 if isinstance(doc, dict) and (notes or raised or as_json):
-                    own = [w for w in doc.get("warnings") or [] if w not in notes]
-                    doc["warnings"] = notes + own + [w for w in dict.fromkeys(raised)
-                                                     if w not in own and w not in notes]
+                    gathered(doc)
         except Failure as e:
             if as_json:
-                write_document(error_document(e, e.document), stdout)
+                write_document(gathered(error_document(e, e.document), True), stdout)
             raise
         except click.ClickException as e:
             if as_json:
-                write_document(error_document(e), stdout)
+                write_document(gathered(error_document(e), True), stdout)
             raise
         except KeyboardInterrupt:
             if as_json:

@@ -331,6 +331,10 @@ def test_a_fit_whose_dictionary_free_check_finds_no_alignment_has_failed(runs):
     assert any("dictionary-free check: no alignment found" in w for w in doc["warnings"]), doc
     r = _cli("translate", runs["ms-bad"], "ka", "--strict", "--json")
     assert r.exit_code == 3, r.output
+    r = _cli("translate", runs["ms-bad"], "no-such-word", "--json")  # an error keeps them too
+    doc = json.loads(r.stdout)
+    assert r.exit_code == 1 and "error" in doc, r.output
+    assert any("no alignment found" in w for w in doc["warnings"]), doc
     r = _cli("translate", runs["ms-good"], "ka", "--strict", "--json")
     assert r.exit_code == 0 and not any("dictionary-free" in w
                                         for w in json.loads(r.stdout)["warnings"]), r.output
