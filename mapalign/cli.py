@@ -135,6 +135,22 @@ class _Group(click.Group):
 
     command_class = Command
 
+    def parse_args(self, ctx, args):
+        as_json = wants_json(args)  # before parsing, which consumes ``args``
+        try:
+            try:
+                return super().parse_args(ctx, args)
+            except click.NoSuchOption as e:
+                if e.option_name in ("--json", "-q", "--quiet", "--strict", "--force"):
+                    raise click.UsageError(f"{e.option_name} is a command's option: put it "
+                                           "after the command's name (mapalign COMMAND "
+                                           f"{e.option_name} ...)", ctx) from None
+                raise
+        except click.UsageError as e:  # --json before the command name: still one document
+            if as_json:
+                write_document(error_document(e), sys.stdout)
+            raise
+
     def resolve_command(self, ctx, args):
         try:
             return super().resolve_command(ctx, args)

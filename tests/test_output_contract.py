@@ -305,3 +305,13 @@ def test_an_unknown_command_with_json_is_one_document_too():
     assert r.exit_code == 2
     assert json.loads(r.stdout) == {"error": "No such command 'no-such-command'.",
                                     "exit_code": 2}
+
+
+def test_json_before_the_command_name_is_one_document_too():
+    """`mapalign --json CMD ...`: --json belongs to the command, so this is a usage error,
+    and with --json on the line it is still one JSON document on stdout."""
+    for args in (["--json", "no-such-command"], ["--json", "evaluate", "run"]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 2, r.output
+        doc = json.loads(r.stdout)
+        assert doc["exit_code"] == 2 and "put it after the command's name" in doc["error"], doc
