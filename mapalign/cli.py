@@ -138,18 +138,16 @@ class _Group(click.Group):
     def parse_args(self, ctx, args):
         as_json = wants_json(args)  # before parsing, which consumes ``args``
         try:
-            try:
-                return super().parse_args(ctx, args)
-            except click.NoSuchOption as e:
-                if e.option_name in ("--json", "-q", "--quiet", "--strict", "--force"):
-                    raise click.UsageError(f"{e.option_name} is a command's option: put it "
-                                           "after the command's name (mapalign COMMAND "
-                                           f"{e.option_name} ...)", ctx) from None
-                raise
+            return super().parse_args(ctx, args)
         except click.UsageError as e:  # --json before the command name: still one document
+            if isinstance(e, click.NoSuchOption) and \
+                    e.option_name in ("--json", "-q", "--quiet", "--strict", "--force"):
+                e = click.UsageError(f"{e.option_name} is a command's option: put it after "
+                                     f"the command's name (mapalign COMMAND {e.option_name} "
+                                     "...)", ctx)
             if as_json:
                 write_document(error_document(e), sys.stdout)
-            raise
+            raise e from None
 
     def resolve_command(self, ctx, args):
         try:

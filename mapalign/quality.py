@@ -166,11 +166,11 @@ def verdict(criterion: float, ci95, ref: float) -> str:
     if ci95[0] is None or ci95[0] <= ref + 0.02:
         return (f"no alignment found: the criterion ({criterion:.3f}) is not above what random "
                 f"maps reach ({ref:.3f})")
-    where = (f"{scaled(criterion, ref):.2f} of the way from random maps (0) to full agreement "
-             "(1)")
-    if scaled(criterion, ref) >= GOOD:
+    at = scaled(criterion, ref)
+    where = f"{at:.2f} of the way from random maps (0) to full agreement (1)"
+    if at >= GOOD:
         return f"good: {where}; most frequent words find consistent translations"
-    if scaled(criterion, ref) >= USABLE:
+    if at >= USABLE:
         return (f"partial: {where}; expect many wrong translations (check a sample, or "
                 "compare with another run)")
     return f"poor: only {where}; most translations are wrong"
@@ -382,9 +382,8 @@ def compare_unsupervised_runs(run_a, run_b, n: int = N_WORDS, n_boot: int = 2000
                methods={"a": ev[0]["method"], "b": ev[1]["method"]},
                same_method=ev[0]["method"] == ev[1]["method"])
     if not out["same_method"] and None not in out["methods"].values():
-        from .lock import MapalignWarning
-
         from .errors import option
+        from .lock import MapalignWarning
 
         warnings.warn(ACROSS_METHODS.format(
             a=ev[0]["method"], b=ev[1]["method"],

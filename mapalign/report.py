@@ -314,8 +314,8 @@ def _html(run_dir, report, metrics, figures, hub, dictionary="?") -> str:
         level = test.get("null_level")
         level = "no null draw" if level is None else f"null level {level:.4f}"
         state = {True: "converged", False: "NOT converged"}.get(unsup["converged"], "not tested")
-        verdict = (f"<p><b>Unsupervised:</b> mean translation cosine {unsup['criterion']:.4f}, {level}, "
-                   f"margin {test.get('margin')}: <b>{state}</b></p>")
+        verdict = (f"<p><b>Unsupervised:</b> mean translation cosine {unsup['criterion']:.4f}, "
+                   f"{level}, margin {test.get('margin')}: <b>{state}</b></p>")
         verdict += "".join(_epochs_table(r) for r in unsup.get("restarts", [])
                            if r.get("adversarial"))
     hubs = "".join(f"<li>{m.upper()}: most retrieved "

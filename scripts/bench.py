@@ -705,8 +705,9 @@ def _variants(S, T, X, Z, m, splits=5):
             np.linalg.norm(P, axis=1) * np.linalg.norm(Zf[fold == f], axis=1), 1e-12)
     # ``refit_cca``, ``refit_multistep``: as the criterion, but the map refitted on the other
     # half is that method's, the held-out words scored by the cosine in its shared space
-    refit = {f"refit_{m}": float(np.mean(quality.isometric_agreement(X, Z, fwd, method=m)))
-             for m in ("cca", "multistep")}
+    refit = {f"refit_{method}": float(np.mean(quality.isometric_agreement(X, Z, fwd,
+                                                                          method=method)))
+             for method in ("cca", "multistep")}
     return dict(linear=float(lin.mean()), isometric_splits=float(np.mean(split)), **refit,
                 isometric_both=float((per_word.mean() + back.mean()) / 2),
                 isometric_rare=float(per_word[len(per_word) // 2:].mean()))
@@ -842,9 +843,9 @@ def blind(args):
     print("\n| pair | measure | " + " | ".join(f"{g}: right / pairs" for g in groups) + " |")
     print("|---|---|" + "---|" * len(groups))
     for pair, res in results.items():
-        for measure, groups in res.get("pairwise", {}).items():
+        for measure, counts in res.get("pairwise", {}).items():
             print(f"| {pair} | {measure} | " + " | ".join(
-                f"{v['right']} / {v['pairs']}" for v in groups.values()) + " |")
+                f"{v['right']} / {v['pairs']}" for v in counts.values()) + " |")
     print("\n| pair | runs | test words | split-half Spearman, median (5-95%) | bootstrap vs "
           "full test, median (5-95%) | noise ceiling | isometric |")
     print("|---|---|---|---|---|---|---|")
